@@ -1,0 +1,10 @@
+# The modelstream services image used by docker-compose.yml.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY schemas schemas
+COPY streams streams
+COPY services services
+COPY scripts scripts
+RUN pip install --no-cache-dir .
+ENTRYPOINT ["modelstream"]

@@ -1,0 +1,47 @@
+# modelstream — developer entry points. Every target installs what it needs, idempotently.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: setup test unit integration demo lint format bench clean kafka-jars
+
+setup: $(STAMP) kafka-jars
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3.x'"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+kafka-jars: $(STAMP)
+	@$(BIN)/modelstream kafka jars
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+unit: setup
+	$(BIN)/python -m pytest -q tests/unit schemas streams
+
+integration: setup
+	$(BIN)/python -m pytest -q tests/integration
+
+demo: setup
+	$(BIN)/modelstream demo
+
+bench: setup
+	$(BIN)/modelstream bench
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .modelstream .pytest_cache .mypy_cache .ruff_cache

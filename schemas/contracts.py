@@ -1,0 +1,109 @@
+"""The built-in record contracts: the Avro schemas under ``schemas/avro``, by file stem.
+
+>>> "reply" in schema_names()
+True
+>>> load_schema("reply")["name"]
+'io.modelstream.Reply'
+>>> codec = codec_for("feedback")
+>>> codec.decode_json(codec.encode_json(sample_record("feedback"))) == sample_record("feedback")
+True
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from pathlib import Path
+from typing import Any, Final
+
+from schemas.codec import Codec, Record, SchemaError
+
+__all__ = ["AVRO_DIR", "codec_for", "load_schema", "sample_record", "schema_names"]
+
+AVRO_DIR: Final = Path(__file__).parent / "avro"
+_SAMPLE_TIME_MS: Final = 1_700_000_000_000  # 2023-11-14T22:13:20Z
+_MAX_SAMPLE_DEPTH: Final = 4  # below it a recursive type takes its null / empty branch
+
+
+def schema_names() -> list[str]:
+    """Names of the built-in schemas (``reply``, ``prediction_log``, ...), sorted."""
+    return sorted(path.stem for path in AVRO_DIR.glob("*.avsc"))
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """The schema ``name``, parsed by fastavro (a copy: callers may change it freely)."""
+    return copy.deepcopy(codec_for(name).schema)
+
+
+@functools.cache
+def codec_for(name: str) -> Codec:
+    """The shared :class:`Codec`, with default settings, of the built-in schema ``name``."""
+    path = AVRO_DIR / f"{name}.avsc"
+    if not path.is_file():
+        raise SchemaError(f"expected one of the schemas {schema_names()}, got {name!r}")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"expected JSON in {path.name}, got {exc}") from exc
+    return Codec(raw)
+
+
+def sample_record(name: str) -> Record:
+    """A valid, deterministic example record of the built-in schema ``name``.
+
+    Unions take their first non-null branch, arrays and maps hold one entry, timestamps are
+    a fixed instant, so every field's type is exercised.
+    """
+    parsed = codec_for(name).schema
+    sample: Record = _Sampler(parsed.get("__named_schemas") or {}).value(parsed, depth=0)
+    return sample
+
+
+class _Sampler:
+    """Builds example values by walking a parsed schema."""
+
+    def __init__(self, named: dict[str, Any]) -> None:
+        self.named = named
+
+    def value(self, node: Any, depth: int) -> Any:
+        if isinstance(node, list):
+            return self.union(node, depth)
+        if isinstance(node, str):
+            if node in self.named:
+                return self.value(self.named[node], depth)
+            return _PRIMITIVE_SAMPLES[node]
+        kind = node["type"]
+        if kind == "record":
+            return {field["name"]: self.value(field["type"], depth + 1) for field in node["fields"]}
+        if kind == "enum":
+            return node["symbols"][0]
+        if kind == "fixed":
+            return bytes(range(node["size"]))
+        if kind in ("array", "map") and depth >= _MAX_SAMPLE_DEPTH:
+            return [] if kind == "array" else {}
+        if kind == "array":
+            return [self.value(node["items"], depth + 1)]
+        if kind == "map":
+            return {"key": self.value(node["values"], depth + 1)}
+        if node.get("logicalType", "").startswith("timestamp"):
+            return _SAMPLE_TIME_MS
+        return self.value(kind, depth)
+
+    def union(self, branches: list[Any], depth: int) -> Any:
+        non_null = [branch for branch in branches if branch != "null"]
+        if non_null and (depth < _MAX_SAMPLE_DEPTH or len(non_null) == len(branches)):
+            return self.value(non_null[0], depth)
+        return None
+
+
+_PRIMITIVE_SAMPLES: Final[dict[str, Any]] = {
+    "null": None,
+    "boolean": True,
+    "int": 7,
+    "long": 42,
+    "float": 0.5,
+    "double": 0.25,
+    "bytes": b"\x00\xff",
+    "string": "example",
+}

@@ -1,0 +1,198 @@
+"""The ``modelstream`` command: local stack, warehouse, topics, demo.
+
+Every command reads :class:`~services.settings.Settings` once and hands plain config to
+library code. Failures print what went wrong and what to do next, and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from services.localstack import LocalStackError
+from services.runtime import kafka_config, local_broker, topics
+from services.settings import Settings
+from services.warehouse import WarehouseError
+from streams.kafka import KafkaSetupError, ensure_topics, make_admin
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Kafka-native model serving and monitoring.",
+    pretty_exceptions_enable=False,
+)
+kafka_app = typer.Typer(no_args_is_help=True, help="The local single-node Kafka broker.")
+db_app = typer.Typer(no_args_is_help=True, help="The ClickHouse warehouse.")
+topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics of this deployment.")
+run_app = typer.Typer(
+    no_args_is_help=True, help="Run one part of modelstream (a long-lived process)."
+)
+app.add_typer(kafka_app, name="kafka")
+app.add_typer(db_app, name="db")
+app.add_typer(topics_app, name="topics")
+app.add_typer(run_app, name="run")
+
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    """Known failures become one readable line and exit code 1, not a traceback."""
+    try:
+        yield
+    except (LocalStackError, KafkaSetupError, WarehouseError, ValueError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] invalid MODELSTREAM_* setting:\n{exc}")
+        raise typer.Exit(2) from exc
+
+
+def _timed(label: str, action: Callable[[], T]) -> T:
+    started = time.perf_counter()
+    result = action()
+    console.print(f"{label} [dim]({time.perf_counter() - started:.1f}s)[/]")
+    return result
+
+
+@kafka_app.command("jars")
+def kafka_jars() -> None:
+    """Resolve the Kafka broker jars from Maven Central into the cache (idempotent)."""
+    settings = _settings()
+    from services.localstack import resolve_jars
+
+    with _friendly_errors():
+        libs = _timed(
+            "kafka jars ready", lambda: resolve_jars(settings.kafka_version, settings.cache_dir)
+        )
+    console.print(f"jars={libs}")
+
+
+@kafka_app.command("start")
+def kafka_start(
+    port: Annotated[int | None, typer.Option(help="Broker port (default: free port)")] = None,
+    controller_port: Annotated[int | None, typer.Option(help="KRaft controller port")] = None,
+    heap_mb: Annotated[int, typer.Option(help="Broker JVM heap in MB")] = 512,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait until ready")] = 90.0,
+) -> None:
+    """Start the local single-node Kafka broker (KRaft) and print its bootstrap address."""
+    settings = _settings()
+    with _friendly_errors():
+        broker = local_broker(settings, port=port, controller_port=controller_port, heap_mb=heap_mb)
+        bootstrap = _timed("kafka broker started", lambda: broker.start(timeout))
+    console.print(f"logs: {broker.log_file}")
+    print(f"bootstrap={bootstrap}")
+
+
+@kafka_app.command("stop")
+def kafka_stop() -> None:
+    """Stop the local broker (SIGTERM, SIGKILL after 30 s)."""
+    settings = _settings()
+    with _friendly_errors():
+        stopped = local_broker(settings).stop()
+    console.print("kafka broker stopped" if stopped else "no local broker was running")
+
+
+@kafka_app.command("status")
+def kafka_status() -> None:
+    """Say whether the local broker runs; exit code 0 if it does, 3 if not."""
+    settings = _settings()
+    with _friendly_errors():
+        status = local_broker(settings).status()
+    if status.running:
+        print(f"running pid={status.pid} bootstrap={status.bootstrap}")
+        return
+    print(f"not running (state dir {status.state_dir})")
+    raise typer.Exit(3)
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply the ClickHouse migrations not applied yet (idempotent)."""
+    from services.warehouse import connect
+
+    settings = _settings()
+    with _friendly_errors(), connect(settings.clickhouse_dsn) as warehouse:
+        applied = warehouse.migrate(ttl_days=settings.clickhouse_ttl_days)
+    for name in applied:
+        console.print(f"applied {name}")
+    console.print(f"warehouse up to date ({len(applied)} applied) at {settings.clickhouse_dsn}")
+
+
+@topics_app.command("create")
+def topics_create(
+    model: Annotated[list[str] | None, typer.Option(help="Create this model's topic set")] = None,
+) -> None:
+    """Create the global topics and, for each --model, its topic set (idempotent)."""
+    settings = _settings()
+    names = topics(settings)
+    with _friendly_errors():
+        specs = names.global_specs(settings.topic_partitions)
+        for name in model or []:
+            specs += names.model_specs(name, settings.topic_partitions)
+        created = ensure_topics(make_admin(kafka_config(settings)), specs)
+    for name in created:
+        console.print(f"created {name}")
+    console.print(f"{len(specs)} topics present ({len(created)} new)")
+
+
+@app.command("demo")
+def demo(
+    events: Annotated[int, typer.Option(help="How many requests to stream")] = 20,
+) -> None:
+    """Run the end-to-end demo on the local stack."""
+    from services.demo import run_demo
+
+    with _friendly_errors():
+        run_demo(_settings(), events=events, console=console)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@run_app.command("scorer")
+def run_scorer_cmd(
+    model: Annotated[list[str] | None, typer.Option(help="Serve only these models")] = None,
+    instance: Annotated[
+        str, typer.Option(help="Stable instance id: transactional id and static group member")
+    ] = "0",
+    max_batch: Annotated[int, typer.Option(help="Most requests per transaction")] = 500,
+    max_wait_ms: Annotated[float, typer.Option(help="Longest wait for a first request")] = 50.0,
+    champion_deadline_ms: Annotated[
+        float, typer.Option(help="Champion deadline per batch")
+    ] = 200.0,
+    challenger_grace_ms: Annotated[float, typer.Option(help="Extra wait for the challenger")] = 2.0,
+    log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
+) -> None:
+    """Score requests of every model (or --model ...) with exactly-once replies."""
+    from services.scorer import run_scorer
+    from streams.scoring import ScorerConfig, ServingPolicy
+
+    _logging(log_level)
+    settings = _settings()
+    policy = ServingPolicy(
+        champion_deadline=champion_deadline_ms / 1e3,
+        backup_deadline=champion_deadline_ms / 1e3,
+        challenger_grace=challenger_grace_ms / 1e3,
+    )
+    config = ScorerConfig(
+        topics=topics(settings), instance_id=instance, models=tuple(model) if model else None,
+        max_batch=max_batch, max_wait=max_wait_ms / 1e3, policy=policy,
+    )  # fmt: skip
+    with _friendly_errors():
+        run_scorer(kafka_config(settings, client_id=f"scorer-{instance}"), config)

@@ -1,0 +1,329 @@
+"""Registry: register versions and change routing, one Kafka transaction per change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Final, TypeVar
+
+import pandas as pd
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from services.registry import _artifact, _routing, _wire
+from services.registry._draft import Draft, check_size, make_draft
+from services.registry._errors import (
+    ConcurrentChangeError,
+    InvalidModelError,
+    RegistryError,
+    RegistryUnavailableError,
+)
+from services.registry._model import ModelVersion, Routing
+from services.registry._view import RegistryView
+from streams.kafka import KafkaConfig, Topics, make_producer
+
+__all__ = ["DEFAULT_CHUNK_SIZE", "DEFAULT_MAX_ARTIFACT_BYTES", "Registry"]
+
+DEFAULT_CHUNK_SIZE: Final = 512 * 1024  # fits any broker's default 1 MB record limit
+DEFAULT_MAX_ARTIFACT_BYTES: Final = 256 * 1024 * 1024
+MAX_RECORD_BYTES: Final = 1_000_000  # librdkafka's default message.max.bytes
+_FENCED: Final = frozenset(
+    {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
+)
+T = TypeVar("T")
+Record = tuple[str, str, bytes]  # topic, key, value
+
+
+class Registry:
+    """Writes the registry: model versions, routing, and the audit events.
+
+    Each change is one transaction of a producer whose ``transactional.id`` is
+    ``<prefix>._registry.<model>``: starting it fences any other writer of the same model
+    and settles its open transaction, then the registry is read to its end, the change is
+    decided (next version = highest + 1) and written. Two machines changing one model at
+    the same time cannot both succeed: the fenced one gets :class:`ConcurrentChangeError`
+    and nothing of it is written. Reads (:meth:`models`, :meth:`versions`,
+    :meth:`routing`) catch up with the topics first.
+    """
+
+    def __init__(
+        self,
+        kafka: KafkaConfig,
+        topics: Topics,
+        *,
+        actor: str,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
+        timeout: float = 90.0,
+    ) -> None:
+        if not 1024 <= chunk_size <= _wire.TOPIC_MAX_BYTES - 65536:
+            raise ValueError(f"chunk_size must be 1 KiB .. 8 MiB - 64 KiB, got {chunk_size}")
+        self._kafka, self._topics, self.actor = kafka, topics, actor
+        self.chunk_size, self.max_artifact_bytes, self.timeout = (
+            chunk_size,
+            max_artifact_bytes,
+            timeout,
+        )
+        self._view = RegistryView(kafka, topics, timeout=timeout)
+
+    # -- registering
+
+    def register(
+        self,
+        name: str,
+        model_obj: object,
+        input_schema: Mapping[str, Any],
+        *,
+        task: str | None = None,
+        reference: pd.DataFrame | None = None,
+        sensitive: Iterable[str] = (),
+        description: str = "",
+        hyperparameters: Mapping[str, Any] | None = None,
+        training_metrics: Mapping[str, float] | None = None,
+        code_version: str | None = None,
+        fmt: str = "cloudpickle",
+        role: str | None = None,
+    ) -> ModelVersion:
+        """Serialise ``model_obj`` and register it as the next version of ``name``.
+
+        ``task`` is guessed from the library when None (scikit-learn's and River's
+        classifier / regressor types). ``role`` (champion, challenger, backup) also routes
+        traffic to the version; the first version of a model becomes champion unless a
+        role says otherwise.
+        """
+        _artifact.require_predictor(model_obj)
+        draft = make_draft(
+            name, _artifact.serialize(model_obj, fmt), input_schema, model=model_obj, task=task,
+            fmt=fmt, max_bytes=self.max_artifact_bytes, reference=reference,
+            sensitive=sensitive, description=description, hyperparameters=hyperparameters,
+            training_metrics=training_metrics, code_version=code_version, role=role,
+        )  # fmt: skip
+        return self._register(draft)
+
+    def register_artifact_bytes(
+        self,
+        name: str,
+        data: bytes,
+        input_schema: Mapping[str, Any],
+        *,
+        task: str | None = None,
+        fmt: str = "cloudpickle",
+        reference: pd.DataFrame | None = None,
+        sensitive: Iterable[str] = (),
+        description: str = "",
+        hyperparameters: Mapping[str, Any] | None = None,
+        training_metrics: Mapping[str, float] | None = None,
+        code_version: str | None = None,
+        role: str | None = None,
+    ) -> ModelVersion:
+        """Register an artifact already serialised (a file). It is loaded once to check
+        that it is a predictor, which runs its code: register only files you trust."""
+        check_size(name, data, self.max_artifact_bytes)
+        model = _artifact.deserialize(data, _artifact.check_format(fmt))
+        draft = make_draft(
+            name, data, input_schema, model=model, task=task, fmt=fmt,
+            max_bytes=self.max_artifact_bytes, reference=reference, sensitive=sensitive,
+            description=description, hyperparameters=hyperparameters,
+            training_metrics=training_metrics, code_version=code_version, role=role,
+        )  # fmt: skip
+        return self._register(draft)
+
+    def _register(self, draft: Draft) -> ModelVersion:
+        chunks = _artifact.split(draft.data, self.chunk_size)
+
+        name = draft.name
+
+        def plan() -> tuple[list[Record], ModelVersion]:
+            at = _now()
+            number = self._view.next_version(name)
+            version = draft.version(number, author=self.actor, at=at, chunk_count=len(chunks))
+            records = self._version_records(version, chunks)
+            records.append(self._event(version.name, number, "register", "", _summary(version)))
+            decision = _routing.assign(self._view.routing(name), name, number, draft.role)
+            if decision is not None:
+                role = draft.role or "champion"
+                reason = f"registered v{number} as {role}"
+                records += self._routing_records(decision, reason, at)[1]
+            return records, version
+
+        return self._transact(draft.name, plan)
+
+    def _version_records(self, version: ModelVersion, chunks: list[bytes]) -> list[Record]:
+        name, number, count = version.name, version.version, len(chunks)
+        chunk_codec, models = _wire.codec("chunk"), self._topics.models
+        records = [
+            (models, _wire.chunk_key(name, number, i), chunk_codec.encode_avro(
+                _wire.chunk_record(name, number, i, count, chunk)))
+            for i, chunk in enumerate(chunks)
+        ]  # fmt: skip
+        metadata = _wire.codec("model_metadata").encode_avro(_wire.version_to_record(version))
+        if len(metadata) > MAX_RECORD_BYTES:
+            raise InvalidModelError(
+                f"the metadata of {version.key} takes {len(metadata) / 1e6:.1f} MB, over the "
+                f"{MAX_RECORD_BYTES / 1e6:.0f} MB a Kafka record may hold by default; profile "
+                "fewer columns or shorten the description and hyperparameters"
+            )
+        return [*records, (models, version.key, metadata)]
+
+    # -- routing
+
+    def promote(self, name: str, version: int, reason: str = "") -> Routing:
+        """``version`` becomes champion; the current champion can be rolled back to."""
+        return self._change(name, version, reason, lambda r: _routing.promote(r, name, version))
+
+    def set_challenger(
+        self, name: str, version: int | None, fraction: float = 1.0, reason: str = ""
+    ) -> Routing:
+        """Shadow-score ``version`` on ``fraction`` of requests; ``None`` clears it."""
+        return self._change(
+            name, version, reason, lambda r: _routing.set_challenger(r, version, fraction)
+        )
+
+    def set_backup(self, name: str, version: int | None, reason: str = "") -> Routing:
+        """``version`` answers when the champion fails; ``None`` clears it."""
+        return self._change(name, version, reason, lambda r: _routing.set_backup(r, version))
+
+    def rollback(self, name: str, reason: str = "") -> Routing:
+        """The previous champion serves again (:class:`NoPreviousChampionError` if none)."""
+        return self._change(name, None, reason, _routing.rollback)
+
+    def _change(
+        self,
+        name: str,
+        version: int | None,
+        reason: str,
+        decide: Callable[[Routing | None], _routing.Decision],
+    ) -> Routing:
+        def plan() -> tuple[list[Record], Routing]:
+            self._view.versions(name)  # UnknownModelError before anything else
+            if version is not None:
+                self._view.version(name, version)
+            decision = decide(self._view.routing(name))
+            routing, records = self._routing_records(decision, reason, _now())
+            return records, routing
+
+        return self._transact(name, plan)
+
+    def _routing_records(
+        self, decision: _routing.Decision, reason: str, at: datetime
+    ) -> tuple[Routing, list[Record]]:
+        """The stamped routing, its record and its event."""
+        routing = _routing.stamp(decision.routing, actor=self.actor, reason=reason, at=at)
+        value = _wire.codec("routing").encode_avro(_wire.routing_to_record(routing))
+        model, action = routing.model, decision.action
+        event = self._event(model, decision.version, action, reason, decision.details)
+        return routing, [(self._topics.routing, model, value), event]
+
+    def _event(
+        self, model: str, version: int, action: str, reason: str, details: Mapping[str, Any]
+    ) -> Record:
+        record = _wire.event_record(
+            model, version, action, actor=self.actor, reason=reason, details=details
+        )
+        return (self._topics.model_events, model, _wire.codec("model_event").encode_avro(record))
+
+    # -- transactions
+
+    def _transact(self, model: str, plan: Callable[[], tuple[list[Record], T]]) -> T:
+        """Fence other writers of ``model``, catch up, decide, write atomically."""
+        producer = self._producer(model)
+        try:
+            self._view.sync(self.timeout, include_pending=True)
+            records, result = plan()
+            producer.begin_transaction()
+            for topic, key, value in records:
+                _produce(producer, topic, key, value)
+            producer.commit_transaction(self.timeout)
+        except KafkaException as exc:
+            _abort(producer, self.timeout)
+            raise self._failed(model, exc) from exc
+        except BaseException:
+            _abort(producer, self.timeout)
+            raise
+        return result
+
+    def _producer(self, model: str) -> Producer:
+        producer = make_producer(
+            self._kafka,
+            transactional_id=f"{self._topics.prefix}._registry.{model}",
+            message_max_bytes=max(MAX_RECORD_BYTES, self.chunk_size + 65536),
+        )
+        try:
+            producer.init_transactions(self.timeout)
+        except KafkaException as exc:
+            raise self._failed(model, exc) from exc
+        return producer
+
+    def _failed(self, model: str, exc: KafkaException) -> RegistryError:
+        error = exc.args[0]
+        if isinstance(error, KafkaError) and error.code() in _FENCED:
+            return ConcurrentChangeError(
+                f"another writer changed {model} while this change was being written, so "
+                f"nothing was written; check `modelstream models show {model}` and retry"
+            )
+        return RegistryUnavailableError(
+            f"could not write to the registry at {self._kafka.bootstrap}: {error}; nothing "
+            "was written. Retry once Kafka is reachable (are the topics created?)"
+        )
+
+    # -- reading
+
+    def models(self) -> list[str]:
+        self._view.sync()
+        return self._view.models()
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        self._view.sync()
+        return self._view.versions(name)
+
+    def routing(self, name: str) -> Routing | None:
+        self._view.sync()
+        return self._view.routing(name)
+
+    @property
+    def view(self) -> RegistryView:
+        """The registry as this writer last read it (loads artifacts too)."""
+        return self._view
+
+    def close(self) -> None:
+        self._view.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _now() -> datetime:
+    """Now, at the millisecond precision the topics keep (so returned values equal read ones)."""
+    return _wire.from_millis(_wire.to_millis(datetime.now(UTC)))
+
+
+def _produce(producer: Producer, topic: str, key: str, value: bytes) -> None:
+    while True:
+        try:
+            producer.produce(topic, key=key.encode(), value=value)
+            return
+        except BufferError:  # local queue full: let deliveries drain it
+            producer.poll(0.1)
+
+
+def _abort(producer: Producer, timeout: float) -> None:
+    # no transaction open, or the producer fenced: there is nothing to undo
+    with suppress(KafkaException):
+        producer.abort_transaction(timeout)
+
+
+def _summary(version: ModelVersion) -> dict[str, Any]:
+    return {
+        "format": version.artifact_format,
+        "sha256": version.artifact_sha256,
+        "size": version.artifact_size,
+        "chunks": version.chunk_count,
+        "training_data_fingerprint": version.training_data_fingerprint,
+        "code_version": version.code_version,
+    }

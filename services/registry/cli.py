@@ -1,0 +1,251 @@
+"""``modelstream models``: register model versions and route traffic between them.
+
+Every command reads :class:`~services.settings.Settings` once. A failure prints one line
+saying what went wrong and what to do next, and exits 1.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from services.localstack import LocalStackError
+from services.registry._errors import InvalidSchemaError, RegistryError
+from services.registry._model import ModelVersion, Routing
+from services.registry._registry import Registry
+from services.runtime import kafka_config, topics
+from services.settings import Settings
+from streams.kafka import KafkaSetupError, ensure_topics, make_admin
+
+__all__ = ["models_app"]
+
+models_app = typer.Typer(
+    no_args_is_help=True,
+    help="The model registry: register versions, promote, shadow, back up, roll back.",
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+Actor = Annotated[str, typer.Option(help="Who makes the change (default: your user name)")]
+Reason = Annotated[str, typer.Option(help="Why, for the audit trail")]
+Name = Annotated[str, typer.Argument(help="Model name")]
+Version = Annotated[int, typer.Argument(help="Model version", min=1)]
+
+
+@contextmanager
+def _registry(actor: str = "", *, create_topics: bool = False) -> Iterator[Registry]:
+    """A registry for this deployment; known failures become one line and exit 1."""
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] invalid MODELSTREAM_* setting:\n{exc}")
+        raise typer.Exit(2) from exc
+    try:
+        kafka, names = kafka_config(settings, client_id="modelstream-models"), topics(settings)
+        if create_topics:
+            ensure_topics(make_admin(kafka), names.global_specs(settings.topic_partitions))
+        with Registry(kafka, names, actor=actor or getpass.getuser(), timeout=20) as registry:
+            yield registry
+    except (RegistryError, LocalStackError, KafkaSetupError, OSError, ValueError) as exc:
+        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+
+
+@models_app.command("register")
+def register(
+    name: Name,
+    artifact: Annotated[Path, typer.Option(help="Serialised model file (cloudpickle/joblib)")],
+    input_schema: Annotated[Path, typer.Option(help="Avro record schema of the input (.avsc)")],
+    reference: Annotated[
+        Path | None, typer.Option(help="Training data to profile (.parquet or .csv)")
+    ] = None,
+    role: Annotated[str | None, typer.Option(help="champion, challenger or backup")] = None,
+    task: Annotated[
+        str | None, typer.Option(help="classification or regression (default: guessed)")
+    ] = None,
+    sensitive: Annotated[str, typer.Option(help="Sensitive input fields, comma-separated")] = "",
+    description: Annotated[str, typer.Option(help="What this version is, what changed")] = "",
+    fmt: Annotated[str, typer.Option("--format", help="cloudpickle or joblib")] = "cloudpickle",
+    code_version: Annotated[str | None, typer.Option(help="Git sha of the training code")] = None,
+    actor: Actor = "",
+) -> None:
+    """Register an artifact file as the next version of NAME (loads it once to check it:
+    register only files you trust)."""
+    with _registry(actor, create_topics=True) as registry:
+        version = registry.register_artifact_bytes(
+            name, artifact.read_bytes(), _read_schema(input_schema), task=task, fmt=fmt,
+            reference=None if reference is None else _read_frame(reference),
+            sensitive=[item.strip() for item in sensitive.split(",") if item.strip()],
+            description=description, code_version=code_version, role=role,
+        )  # fmt: skip
+        routing = registry.routing(name)
+    role_now = routing.role_of(version.version) if routing else None
+    console.print(
+        f"registered {name} v{version.version} ({role_now or 'no role'}; "
+        f"{_size(version.artifact_size)} in {version.chunk_count} chunks, "
+        f"sha256 {version.artifact_sha256[:12]})",
+        soft_wrap=True,
+    )
+    print(f"version={version.version}")
+
+
+def _read_schema(path: Path) -> dict[str, Any]:
+    try:
+        schema = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InvalidSchemaError(f"{path} is not JSON: {exc}") from exc
+    if not isinstance(schema, dict):
+        raise InvalidSchemaError(f"{path} must hold one Avro record schema (a JSON object)")
+    return schema
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    raise ValueError(f"reference data must be a .parquet or .csv file, got {path.name}")
+
+
+@models_app.command("list")
+def list_models() -> None:
+    """Every model with its versions and routing."""
+    with _registry() as registry:
+        rows = [
+            (name, registry.versions(name), registry.routing(name)) for name in registry.models()
+        ]
+    table = _table("model", "versions", "champion", "challenger", "backup", "updated", "by")
+    for name, versions, routing in rows:
+        table.add_row(name, str(len(versions)), *_routing_cells(routing))
+    console.print(table if rows else "no models registered yet")
+
+
+def _routing_cells(routing: Routing | None) -> list[str]:
+    if routing is None:
+        return ["-"] * 5
+    challenger = "-"
+    if routing.challenger is not None:
+        challenger = f"v{routing.challenger} ({routing.shadow_fraction:.0%})"
+    updated = routing.updated_at.strftime("%Y-%m-%d %H:%M") if routing.updated_at else "-"
+    backup = "-" if routing.backup is None else f"v{routing.backup}"
+    return [f"v{routing.champion}", challenger, backup, updated, routing.updated_by]
+
+
+@models_app.command("show")
+def show(name: Name) -> None:
+    """The routing and versions of one model."""
+    with _registry() as registry:
+        versions, routing = registry.versions(name), registry.routing(name)
+    if routing is not None:
+        _print_routing(routing)
+        history = ", ".join(f"v{v}" for v in routing.previous_champions) or "none"
+        _, _, _, updated, by = _routing_cells(routing)
+        console.print(f"previous champions: {history}", soft_wrap=True)
+        console.print(f"routing updated {updated} by {by}: {routing.reason or '-'}", soft_wrap=True)
+    console.print(_versions_table(versions, routing))
+    console.print(_lineage_table(versions))
+
+
+def _versions_table(versions: list[ModelVersion], routing: Routing | None) -> Table:
+    table = _table("version", "role", "task", "created", "author", "size", "sha256")
+    for mv in versions:
+        role = routing.role_of(mv.version) if routing else None
+        created = mv.created_at.strftime("%Y-%m-%d %H:%M")
+        size, digest = _size(mv.artifact_size), mv.artifact_sha256[:12]
+        table.add_row(f"v{mv.version}", role or "-", mv.task, created, mv.author, size, digest)
+    return table
+
+
+def _lineage_table(versions: list[ModelVersion]) -> Table:
+    table = _table("version", "training data", "code", "description")
+    for mv in versions:
+        data = (mv.training_data_fingerprint or "-").removeprefix("sha256:")[:12]
+        table.add_row(f"v{mv.version}", data, (mv.code_version or "-")[:12], mv.description)
+    return table
+
+
+def _table(*columns: str) -> Table:
+    return Table(*columns, box=box.SIMPLE_HEAD, padding=(0, 0))
+
+
+def _size(count: int) -> str:
+    """
+    >>> _size(512), _size(3 * 2**20)
+    ('512 B', '3.0 MiB')
+    """
+    if count < 1024:
+        return f"{count} B"
+    return f"{count / 1024:.1f} KiB" if count < 2**20 else f"{count / 2**20:.1f} MiB"
+
+
+@models_app.command("promote")
+def promote(name: Name, version: Version, reason: Reason = "", actor: Actor = "") -> None:
+    """Make VERSION the champion (the current champion can be rolled back to)."""
+    with _registry(actor) as registry:
+        _print_routing(registry.promote(name, version, reason=reason))
+
+
+@models_app.command("set-challenger")
+def set_challenger(
+    name: Name,
+    version: Version,
+    fraction: Annotated[
+        float, typer.Option(help="Share of requests the challenger scores", min=0.0, max=1.0)
+    ] = 1.0,
+    reason: Reason = "",
+    actor: Actor = "",
+) -> None:
+    """Score VERSION in the shadow of the champion (never served)."""
+    with _registry(actor) as registry:
+        _print_routing(registry.set_challenger(name, version, fraction=fraction, reason=reason))
+
+
+@models_app.command("clear-challenger")
+def clear_challenger(name: Name, reason: Reason = "", actor: Actor = "") -> None:
+    """Stop shadow scoring."""
+    with _registry(actor) as registry:
+        _print_routing(registry.set_challenger(name, None, reason=reason))
+
+
+@models_app.command("set-backup")
+def set_backup(name: Name, version: Version, reason: Reason = "", actor: Actor = "") -> None:
+    """Answer with VERSION when the champion fails."""
+    with _registry(actor) as registry:
+        _print_routing(registry.set_backup(name, version, reason=reason))
+
+
+@models_app.command("clear-backup")
+def clear_backup(name: Name, reason: Reason = "", actor: Actor = "") -> None:
+    """Remove the backup."""
+    with _registry(actor) as registry:
+        _print_routing(registry.set_backup(name, None, reason=reason))
+
+
+@models_app.command("rollback")
+def rollback(name: Name, reason: Reason = "", actor: Actor = "") -> None:
+    """Make the previous champion the champion again."""
+    with _registry(actor) as registry:
+        _print_routing(registry.rollback(name, reason=reason))
+
+
+def _print_routing(routing: Routing) -> None:
+    champion, challenger, backup, _, _ = _routing_cells(routing)
+    console.print(
+        f"{routing.model}: champion {champion}, challenger {challenger}, backup {backup}",
+        soft_wrap=True,
+    )
+
+
+if __name__ == "__main__":
+    models_app()

@@ -1,0 +1,259 @@
+"""The scorer end to end: real broker, real scorer subprocesses, registry over Kafka."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from services.registry import Registry
+from services.synthetic import rows
+from streams.kafka import KafkaConfig, Topics, ensure_topics, make_admin
+from tests.integration.scoring_support import (
+    BrokenChallenger,
+    FlakyChampion,
+    ScorerProcess,
+    SleepyChallenger,
+    Stack,
+    collect,
+    decode_reply,
+    reader,
+    send,
+    trained,
+)
+
+
+@pytest.fixture
+def stack(kafka: KafkaConfig, unique: Callable[[str], str], tmp_path: Path) -> Iterator[Stack]:
+    topics = Topics(unique("sc"))
+    ensure_topics(make_admin(kafka), topics.global_specs(1))
+    registry = Registry(kafka, topics, actor="tests")
+    yield Stack(kafka, topics, registry, tmp_path)
+    registry.close()
+
+
+def replies_by_id(messages: list) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for message in messages:
+        reply = decode_reply(message)
+        out.setdefault(reply["request_id"], []).append(reply)
+    return out
+
+
+def test_every_request_gets_exactly_one_reply(stack: Stack, unique: Callable[[str], str]) -> None:
+    champion, challenger = trained()
+    stack.add_model("m", champion, challenger)
+    consumer = reader(stack.kafka, [stack.topics.replies("m")], unique("g"))
+    with ScorerProcess(stack):
+        send(stack.kafka, stack.topics.requests("m"), rows(10_000, seed=3))
+        got = collect(consumer, 10_000)
+    by_id = replies_by_id(got)
+    assert len(got) == 10_000
+    assert set(by_id) == {f"r{i}" for i in range(10_000)}
+    served = Counter(r[0]["served_by"] for r in by_id.values())
+    assert served == {"champion": 10_000}
+    assert {r[0]["model_version"] for r in by_id.values()} == {1}
+
+
+def test_backup_serves_when_the_champion_raises(stack: Stack, unique: Callable[[str], str]) -> None:
+    champion, challenger = trained()
+    stack.add_model("m", FlakyChampion(champion), backup=challenger)
+    data = list(rows(2_000, seed=5))
+    consumer = reader(stack.kafka, [stack.topics.replies("m")], unique("g"))
+    with ScorerProcess(stack):
+        send(stack.kafka, stack.topics.requests("m"), data)
+        by_id = replies_by_id(collect(consumer, 2_000))
+    assert len(by_id) == 2_000
+    for i, row in enumerate(data):
+        (reply,) = by_id[f"r{i}"]
+        expected = "backup" if row["x0"] > 1.0 else "champion"
+        assert reply["served_by"] == expected, (row["x0"], reply)
+        assert reply["error"] is None and reply["prediction"] in ("True", "False")
+        assert reply["model_version"] == (2 if expected == "backup" else 1)
+    assert sum(r["x0"] > 1.0 for r in data) > 100
+
+
+@pytest.mark.parametrize("bad", ["broken", "sleepy"])
+def test_challenger_failures_never_touch_the_reply(
+    stack: Stack, unique: Callable[[str], str], bad: str
+) -> None:
+    champion, _ = trained()
+    challenger = BrokenChallenger(champion) if bad == "broken" else SleepyChallenger(champion)
+    stack.add_model("m", champion, challenger)
+    stack.add_model("ref", champion)  # same champion, no challenger: the baseline
+    consumer = reader(stack.kafka, [stack.topics.replies(m) for m in ("m", "ref")], unique("g"))
+    log = reader(stack.kafka, [stack.topics.predictions("m")], unique("l"))
+    with ScorerProcess(stack):
+        latencies: dict[str, list[float]] = {"m": [], "ref": []}
+        for second in range(4):  # a steady 500 req/s per model
+            for model in ("m", "ref"):
+                send(stack.kafka, stack.topics.requests(model), rows(500, seed=second),
+                     start=second * 500, json_every=1)  # fmt: skip
+            time.sleep(0.5)
+        got = collect(consumer, 4_000)
+        logs = [m.json() for m in collect(log, 2_000)]
+    for message in got:
+        reply = decode_reply(message)
+        assert reply["error"] is None and reply["served_by"] == "champion"
+        latencies[reply["model"]].append(reply["latency_ms"])
+    assert len(latencies["m"]) == len(latencies["ref"]) == 2_000
+    p99 = {k: sorted(v)[int(0.99 * len(v))] for k, v in latencies.items()}
+    print(f"reply p99 with a {bad} challenger: {p99['m']:.1f} ms; without: {p99['ref']:.1f} ms")
+    # same process, same batches: the bad challenger may cost CPU (GIL), never a wait
+    assert p99["m"] <= 2 * p99["ref"] + 20.0, p99
+    outcomes = Counter(
+        (entry["challenger"]["error"] or {}).get("code") or entry["challenger"]["skipped"]
+        for entry in logs
+    )
+    if bad == "broken":
+        assert outcomes["model_failed"] == 2_000, outcomes
+    else:
+        assert outcomes["timeout"] + outcomes["busy"] == 2_000 - outcomes[None], outcomes
+        assert outcomes["timeout"] + outcomes["busy"] > 1_900, outcomes
+
+
+def test_bad_input_goes_to_the_dlq_with_reason(stack: Stack, unique: Callable[[str], str]) -> None:
+    import orjson
+
+    from schemas.codec import Codec
+    from tests.integration.scoring_support import SCHEMA
+
+    champion, _ = trained()
+    stack.add_model("m", champion)
+    ensure_topics(make_admin(stack.kafka), stack.topics.model_specs("ghost", 1))
+    good = next(rows(1))
+    other = Codec({"type": "record", "name": "Other", "fields": [{"name": "a", "type": "long"}]})
+    cases: dict[str, tuple[bytes, bytes]] = {
+        "garbage": (b"\x00\xffnot a request", b"application/octet-stream"),
+        "truncated": (Codec(SCHEMA).encode_avro(good)[:-3], b"application/avro"),
+        "unknown_fingerprint": (other.encode_avro({"a": 1}), b"application/avro"),
+        "missing_field": (orjson.dumps({k: v for k, v in good.items() if k != "x3"}), b"application/json"),
+        "wrong_type": (orjson.dumps(good | {"x1": "abc"}), b"application/json"),
+        "unknown_field": (orjson.dumps(good | {"zz": 1.0}), b"application/json"),
+        "not_finite": (b'{"x0": NaN}', b"application/json"),
+        "not_finite_avro": (_avro_with_nan(good), b"application/avro"),
+        "oversize": (b"{" + b" " * 2_000_000 + b"}", b"application/json"),
+    }  # fmt: skip
+    expected_reason = {
+        "garbage": {"unsupported_content_type"}, "truncated": {"truncated"},
+        "unknown_fingerprint": {"unknown_fingerprint"}, "missing_field": {"missing_field"},
+        "wrong_type": {"wrong_type"}, "unknown_field": {"unknown_field"},
+        "not_finite": {"not_finite", "malformed"}, "oversize": {"oversize"},
+        "not_finite_avro": {"not_finite"},
+    }  # fmt: skip
+    from streams.kafka import make_producer
+
+    producer = make_producer(stack.kafka, message_max_bytes=8_000_000)
+    for name, (value, ctype) in cases.items():
+        producer.produce(stack.topics.requests("m"), value, name.encode(),
+                         headers=[("content-type", ctype), ("client-id", b"tester")])  # fmt: skip
+    producer.produce(stack.topics.requests("ghost"), orjson.dumps(good), b"ghost",
+                     headers=[("content-type", b"application/json")])  # fmt: skip
+    assert producer.flush(30) == 0
+    send(stack.kafka, stack.topics.requests("m"), rows(100, seed=9))
+    topics = [stack.topics.replies("m"), stack.topics.dlq("m"), stack.topics.dlq("ghost"),
+              stack.topics.replies("ghost")]  # fmt: skip
+    consumer = reader(stack.kafka, topics, unique("g"))
+    with ScorerProcess(stack):
+        got = collect(consumer, 100 + len(cases) + 1)
+    dlq = {m.key.decode(): m for m in got if m.topic.endswith(".dlq")}  # type: ignore[union-attr]
+    replies = [m for m in got if m.topic.endswith(".replies")]
+    assert len(replies) == 100 and len(dlq) == len(cases) + 1  # requests in = replies + DLQ
+    for name, (value, _) in cases.items():
+        entry = dlq[name]
+        assert entry.value == value, name  # the original bytes
+        assert entry.headers["ms-reason"].decode() in expected_reason[name], (name, entry.headers)
+        assert entry.headers["ms-stage"] == b"decode"
+        assert entry.headers["client-id"] == b"tester"  # the original headers
+        assert entry.headers["ms-source-topic"].decode() == stack.topics.requests("m")
+        assert int(entry.headers["ms-source-offset"]) >= 0
+        assert entry.headers["ms-error"]
+    assert dlq["ghost"].headers["ms-reason"] == b"unknown_model"
+    assert dlq["ghost"].topic == stack.topics.dlq("ghost")
+
+
+def _avro_with_nan(row: dict) -> bytes:
+    """A well-formed single-object message whose x2 is NaN (our encoder refuses to)."""
+    import io
+
+    import fastavro
+
+    from schemas.codec import Codec
+    from tests.integration.scoring_support import SCHEMA
+
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(SCHEMA), row | {"x2": float("nan")})
+    return b"\xc3\x01" + Codec(SCHEMA).fingerprint + body.getvalue()
+
+
+def test_promotion_under_load_loses_nothing(stack: Stack, unique: Callable[[str], str]) -> None:
+    champion, challenger = trained()
+    stack.add_model("m", champion, challenger)
+    consumer = reader(stack.kafka, [stack.topics.replies("m")], unique("g"))
+    total, promoted_at = 0, 0.0
+    with ScorerProcess(stack):
+        for tick in range(30):  # ~1,000 req/s for 3 s, promotion half-way
+            total += send(stack.kafka, stack.topics.requests("m"), rows(100, seed=tick),
+                          start=tick * 100, json_every=1)  # fmt: skip
+            if tick == 15:
+                stack.registry.promote("m", 2, reason="challenger wins")
+                promoted_at = time.time() * 1e3
+            time.sleep(0.1)
+        got = collect(consumer, total)
+    by_id = replies_by_id(got)
+    assert len(got) == total == len(by_id)
+    assert all(r[0]["error"] is None for r in by_id.values())
+    ordered = sorted((r[0]["created_at"], r[0]["model_version"]) for r in by_id.values())
+    versions = [v for _, v in ordered]
+    switch = versions.index(2)
+    assert set(versions[:switch]) == {1} and set(versions[switch:]) == {2}  # one clean switch
+    gap_ms = ordered[switch][0] - promoted_at
+    print(f"swap gap: first v2 reply {gap_ms:.0f} ms after the promotion was committed")
+    assert gap_ms < 1_000
+
+
+def test_two_scorers_share_partitions(stack: Stack, unique: Callable[[str], str]) -> None:
+    champion, _ = trained()
+    stack.add_model("m", champion)
+    consumer = reader(stack.kafka, [stack.topics.replies("m")], unique("g"))
+    with ScorerProcess(stack, "a") as first, ScorerProcess(stack, "b") as second:
+        send(stack.kafka, stack.topics.requests("m"), rows(6_000, seed=11))
+        got = collect(consumer, 6_000)
+        logs = first.stop(), second.stop()
+    by_id = replies_by_id(got)
+    assert len(got) == 6_000 == len(by_id)
+    served = [int(_stat(log, "replies")) for log in logs]
+    assert all(n > 0 for n in served), served  # both did real work
+    assert sum(served) == 6_000
+
+
+def _stat(log: str, name: str) -> str:
+    import re
+
+    found = re.findall(rf"'{name}': (\d+)", log)
+    return found[-1] if found else "0"
+
+
+def test_kill_minus_nine_three_times_loses_and_duplicates_nothing(
+    stack: Stack, unique: Callable[[str], str]
+) -> None:
+    champion, challenger = trained()
+    stack.add_model("m", champion, challenger)
+    consumer = reader(stack.kafka, [stack.topics.replies("m")], unique("g"))
+    send(stack.kafka, stack.topics.requests("m"), rows(20_000, seed=13))
+    scorer = ScorerProcess(stack, "k", "--max-batch", "200")
+    for _ in range(3):
+        scorer.start()
+        time.sleep(0.8)
+        scorer.kill()
+    scorer.start()
+    got = collect(consumer, 20_000, timeout=120, quiet=3)
+    scorer.stop()
+    by_id = replies_by_id(got)
+    duplicates = {k: len(v) for k, v in by_id.items() if len(v) > 1}
+    assert not duplicates
+    assert set(by_id) == {f"r{i}" for i in range(20_000)}
+    assert len(got) == 20_000
