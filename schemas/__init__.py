@@ -4,3 +4,50 @@ Nothing here does network I/O. ``schemas.codec`` turns bytes into validated reco
 back (Avro single-object encoding or JSON checked against the same schema), raising a
 ``schemas.codec.DecodeError`` subclass that says what was expected and what came.
 """
+
+from schemas.codec import (
+    AVRO,
+    JSON,
+    BadMagicError,
+    Codec,
+    ContractError,
+    DecodeError,
+    EncodeError,
+    MalformedError,
+    MissingFieldError,
+    NotFiniteError,
+    OversizeError,
+    Record,
+    SchemaError,
+    TruncatedError,
+    UnknownFieldError,
+    UnknownFingerprintError,
+    UnsupportedContentTypeError,
+    WrongTypeError,
+)
+from schemas.contracts import codec_for, load_schema, sample_record, schema_names
+
+__all__ = [
+    "AVRO",
+    "JSON",
+    "BadMagicError",
+    "Codec",
+    "ContractError",
+    "DecodeError",
+    "EncodeError",
+    "MalformedError",
+    "MissingFieldError",
+    "NotFiniteError",
+    "OversizeError",
+    "Record",
+    "SchemaError",
+    "TruncatedError",
+    "UnknownFieldError",
+    "UnknownFingerprintError",
+    "UnsupportedContentTypeError",
+    "WrongTypeError",
+    "codec_for",
+    "load_schema",
+    "sample_record",
+    "schema_names",
+]

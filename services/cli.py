@@ -6,16 +6,22 @@ library code. Failures print what went wrong and what to do next, and exit non-z
 
 from __future__ import annotations
 
+import csv
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, TypeVar
 
+import orjson
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from services.localstack import LocalStackError
+from services.registry.cli import models_app
 from services.runtime import kafka_config, local_broker, topics
 from services.settings import Settings
 from services.warehouse import WarehouseError
@@ -36,6 +42,7 @@ app.add_typer(kafka_app, name="kafka")
 app.add_typer(db_app, name="db")
 app.add_typer(topics_app, name="topics")
 app.add_typer(run_app, name="run")
+app.add_typer(models_app, name="models")
 
 console = Console()
 err = Console(stderr=True)
@@ -150,13 +157,15 @@ def topics_create(
 
 @app.command("demo")
 def demo(
-    events: Annotated[int, typer.Option(help="How many requests to stream")] = 20,
+    events: Annotated[int, typer.Option(help="How many requests to stream")] = 20_000,
+    rate: Annotated[float, typer.Option(help="Offered load, requests per second")] = 2_000.0,
+    json: Annotated[Path | None, typer.Option("--json", help="Write the summary as JSON")] = None,
 ) -> None:
     """Run the end-to-end demo on the local stack."""
     from services.demo import run_demo
 
     with _friendly_errors():
-        run_demo(_settings(), events=events, console=console)
+        run_demo(_settings(), events=events, rate=rate, console=console, json_path=json)
 
 
 def _logging(level: str) -> None:
@@ -196,3 +205,70 @@ def run_scorer_cmd(
     )  # fmt: skip
     with _friendly_errors():
         run_scorer(kafka_config(settings, client_id=f"scorer-{instance}"), config)
+
+
+@run_app.command("sink")
+def run_sink_cmd(
+    max_rows: Annotated[int, typer.Option(help="Rows per insert (per topic-partition)")] = 10_000,
+    max_age_ms: Annotated[float, typer.Option(help="Longest a row waits for its insert")] = 1000.0,
+    log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
+) -> None:
+    """Land predictions, feedback, metrics, alerts, DLQ and model events in ClickHouse."""
+    from services.sink import SinkConfig
+    from services.sink.service import run_sink
+    from services.warehouse import connect
+
+    _logging(log_level)
+    settings = _settings()
+    config = SinkConfig(topics(settings), max_rows=max_rows, max_age=max_age_ms / 1e3)
+    with _friendly_errors(), connect(settings.clickhouse_dsn) as warehouse:
+        warehouse.migrate(ttl_days=settings.clickhouse_ttl_days)
+        run_sink(kafka_config(settings, client_id="sink"), config, warehouse, _sql_state(settings))
+
+
+def _sql_state(settings: Settings) -> Path:
+    return settings.data_dir / "sink.json"
+
+
+@app.command("sql")
+def sql_cmd(
+    query: Annotated[str, typer.Argument(help="A read statement, e.g. SELECT ...")],
+    output: Annotated[str, typer.Option(help="table | csv | json")] = "table",
+) -> None:
+    """Run read-only SQL on the warehouse (through the sink when it owns the embedded one)."""
+    from services.sink.sqlserver import SqlRejectedError, is_read_only, remote_query
+    from services.warehouse import connect
+
+    settings = _settings()
+    if not is_read_only(query):
+        err.print("[bold red]error:[/] only one read statement (SELECT, WITH, SHOW, ...) is run")
+        raise typer.Exit(2)
+    with _friendly_errors():
+        try:
+            answer = remote_query(_sql_state(settings), query)
+        except SqlRejectedError as exc:
+            err.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(1) from exc
+        if answer is None:  # no sink serves it: open the warehouse ourselves
+            with connect(settings.clickhouse_dsn) as warehouse:
+                result = warehouse.query(query)
+            answer = {"columns": list(result.columns), "rows": [list(r) for r in result.rows]}
+    _print_result(answer["columns"], answer["rows"], output)
+
+
+def _print_result(columns: list[str], rows: list[list[object]], output: str) -> None:
+    if output == "json":
+        print(
+            orjson.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str).decode()
+        )
+        return
+    if output == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return
+    table = Table(*columns, show_lines=False)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+    console.print(f"[dim]{len(rows)} row(s)[/]")

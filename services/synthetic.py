@@ -55,7 +55,7 @@ def rows(
 def true_label(row: dict[str, Any], rng: random.Random) -> bool:
     """The ground truth: a linear score plus noise."""
     score = sum(w * row.get(f"x{i}", 0.0) for i, w in enumerate(WEIGHTS))
-    return score + rng.gauss(0.0, 0.5) > 0
+    return bool(score + rng.gauss(0.0, 0.5) > 0)
 
 
 def labelled_rows(count: int, *, seed: int = 1, **kwargs: Any) -> list[tuple[dict[str, Any], bool]]:

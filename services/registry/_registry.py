@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import suppress
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final, TypeVar
@@ -60,11 +60,9 @@ class Registry:
         if not 1024 <= chunk_size <= _wire.TOPIC_MAX_BYTES - 65536:
             raise ValueError(f"chunk_size must be 1 KiB .. 8 MiB - 64 KiB, got {chunk_size}")
         self._kafka, self._topics, self.actor = kafka, topics, actor
-        self.chunk_size, self.max_artifact_bytes, self.timeout = (
-            chunk_size,
-            max_artifact_bytes,
-            timeout,
-        )
+        self.chunk_size = chunk_size
+        self.max_artifact_bytes = max_artifact_bytes
+        self.timeout = timeout
         self._view = RegistryView(kafka, topics, timeout=timeout)
 
     # -- registering
@@ -130,33 +128,30 @@ class Registry:
         return self._register(draft)
 
     def _register(self, draft: Draft) -> ModelVersion:
-        chunks = _artifact.split(draft.data, self.chunk_size)
-
-        name = draft.name
+        name, chunks = draft.name, _artifact.split(draft.data, self.chunk_size)
 
         def plan() -> tuple[list[Record], ModelVersion]:
             at = _now()
             number = self._view.next_version(name)
             version = draft.version(number, author=self.actor, at=at, chunk_count=len(chunks))
             records = self._version_records(version, chunks)
-            records.append(self._event(version.name, number, "register", "", _summary(version)))
+            summary = _summary(version)
+            records.append(self._event(name, number, "register", draft.description, summary))
             decision = _routing.assign(self._view.routing(name), name, number, draft.role)
             if decision is not None:
-                role = draft.role or "champion"
-                reason = f"registered v{number} as {role}"
+                reason = f"registered v{number} as {draft.role or 'champion'}"
                 records += self._routing_records(decision, reason, at)[1]
             return records, version
 
-        return self._transact(draft.name, plan)
+        return self._transact(name, plan)
 
     def _version_records(self, version: ModelVersion, chunks: list[bytes]) -> list[Record]:
         name, number, count = version.name, version.version, len(chunks)
         chunk_codec, models = _wire.codec("chunk"), self._topics.models
-        records = [
-            (models, _wire.chunk_key(name, number, i), chunk_codec.encode_avro(
-                _wire.chunk_record(name, number, i, count, chunk)))
-            for i, chunk in enumerate(chunks)
-        ]  # fmt: skip
+        records: list[Record] = []
+        for index, piece in enumerate(chunks):
+            value = chunk_codec.encode_avro(_wire.chunk_record(name, number, index, count, piece))
+            records.append((models, _wire.chunk_key(name, number, index), value))
         metadata = _wire.codec("model_metadata").encode_avro(_wire.version_to_record(version))
         if len(metadata) > MAX_RECORD_BYTES:
             raise InvalidModelError(
@@ -236,11 +231,9 @@ class Registry:
                 _produce(producer, topic, key, value)
             producer.commit_transaction(self.timeout)
         except KafkaException as exc:
-            _abort(producer, self.timeout)
             raise self._failed(model, exc) from exc
-        except BaseException:
-            _abort(producer, self.timeout)
-            raise
+        finally:
+            _close(producer)
         return result
 
     def _producer(self, model: str) -> Producer:
@@ -252,6 +245,7 @@ class Registry:
         try:
             producer.init_transactions(self.timeout)
         except KafkaException as exc:
+            _close(producer)
             raise self._failed(model, exc) from exc
         return producer
 
@@ -312,10 +306,12 @@ def _produce(producer: Producer, topic: str, key: str, value: bytes) -> None:
             producer.poll(0.1)
 
 
-def _abort(producer: Producer, timeout: float) -> None:
-    # no transaction open, or the producer fenced: there is nothing to undo
-    with suppress(KafkaException):
-        producer.abort_transaction(timeout)
+def _close(producer: Producer) -> None:
+    """Close, aborting a transaction still open. After a fenced or failed commit the abort
+    itself fails and the client warns; nothing was written, so the warning is noise."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        producer.close()
 
 
 def _summary(version: ModelVersion) -> dict[str, Any]:

@@ -1,0 +1,173 @@
+"""What one bench run stands on: a broker, a fresh topic prefix, the registered models.
+
+``MODELSTREAM_KAFKA`` set: that cluster, and the run's topics are deleted afterwards.
+Unset: a throw-away single-node broker in the run's temporary directory, stopped at the
+end. Either way every topic has a prefix no other run uses, and the registry holds a
+River StandardScaler → LogisticRegression champion and a differently tuned challenger on
+ten numeric features (``services.synthetic``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.localstack import LocalBroker, resolve_jars
+from services.registry import Registry
+from services.runtime import kafka_config
+from services.settings import Settings
+from services.synthetic import input_schema, labelled_rows, river_challenger, river_champion
+from streams.kafka import KafkaConfig, Topics, TopicSpec, ensure_topics, make_admin
+
+__all__ = ["MODEL", "SCHEMA", "BenchStack", "BenchTopics", "bench_stack"]
+
+MODEL = "bench"
+SCHEMA = input_schema(10, sensitive=False)
+
+
+@dataclass(frozen=True)
+class BenchTopics:
+    """Every topic of one run; each variant reads its own copy of the requests."""
+
+    topics: Topics
+    partitions: int
+
+    def _name(self, kind: str) -> str:
+        return self.topics.model_topic(MODEL, kind)
+
+    @property
+    def prefix(self) -> str:
+        return self.topics.prefix
+
+    @property
+    def passthrough_in(self) -> str:
+        return self._name("passthrough-in")
+
+    @property
+    def passthrough_out(self) -> str:
+        return self._name("passthrough-out")
+
+    @property
+    def passthrough_txn_out(self) -> str:
+        return self._name("passthrough-txn-out")
+
+    @property
+    def requests(self) -> str:
+        return self.topics.requests(MODEL)
+
+    @property
+    def replies(self) -> str:
+        return self.topics.replies(MODEL)
+
+    @property
+    def predictions(self) -> str:
+        return self.topics.predictions(MODEL)
+
+    @property
+    def latency_replies(self) -> str:
+        return self._name("latency-replies")
+
+    @property
+    def faust_requests(self) -> str:
+        return self._name("faust-requests")
+
+    @property
+    def faust_replies(self) -> str:
+        return self._name("faust-replies")
+
+    def specs(self) -> list[TopicSpec]:
+        """The registry's topics, the model's topic set and the bench's own topics."""
+        own = [self.passthrough_in, self.passthrough_out, self.passthrough_txn_out,
+               self.latency_replies, self.faust_requests, self.faust_replies]  # fmt: skip
+        rf = self.topics.replication
+        return [
+            *self.topics.global_specs(1),
+            *self.topics.model_specs(MODEL, self.partitions),
+            *(TopicSpec(name, self.partitions, replication=rf) for name in own),
+        ]
+
+
+@dataclass(frozen=True)
+class BenchStack:
+    """The broker connection, the run's topics, its scratch directory."""
+
+    kafka: KafkaConfig
+    names: BenchTopics
+    workdir: Path
+    settings: Settings
+
+    def child_env(self) -> dict[str, str]:
+        """The environment of a process under test: this one's, pointed at the run."""
+        env = dict(os.environ) | {
+            "MODELSTREAM_KAFKA": self.kafka.bootstrap,
+            "MODELSTREAM_TOPIC_PREFIX": self.names.prefix,
+            "MODELSTREAM_DATA_DIR": str(self.workdir / "data"),
+            "MODELSTREAM_KAFKA_SECURITY_PROTOCOL": self.kafka.security_protocol,
+        }
+        optional = {
+            "MODELSTREAM_KAFKA_SASL_MECHANISM": self.kafka.sasl_mechanism,
+            "MODELSTREAM_KAFKA_USERNAME": self.kafka.username,
+            "MODELSTREAM_KAFKA_PASSWORD": self.kafka.password,
+        }
+        return env | {name: value for name, value in optional.items() if value}
+
+    def scorer_argv(self, *args: str) -> list[str]:
+        """``modelstream run scorer ...``, as the installed console script runs it."""
+        script = Path(sys.executable).with_name("modelstream")
+        if not script.exists():
+            found = shutil.which("modelstream")
+            script = Path(found) if found else script
+        if script.exists():
+            return [str(script), "run", "scorer", *args]
+        return [sys.executable, "-c", "from services.cli import app; app()", "run", "scorer", *args]
+
+
+@contextlib.contextmanager
+def bench_stack(settings: Settings, workdir: Path, *, partitions: int) -> Iterator[BenchStack]:
+    """Broker (given or started), topics and models for one run; cleaned up on exit."""
+    broker: LocalBroker | None = None
+    if settings.kafka:
+        kafka = kafka_config(settings, client_id="bench")
+    else:
+        libs = resolve_jars(settings.kafka_version, settings.cache_dir)
+        broker = LocalBroker(workdir / "kafka", libs, heap_mb=512)
+        kafka = KafkaConfig(broker.start(timeout=120), client_id="bench")
+    names = BenchTopics(
+        Topics(f"{settings.topic_prefix}-bench-{uuid.uuid4().hex[:8]}", settings.topic_replication),
+        partitions,
+    )
+    try:
+        ensure_topics(make_admin(kafka), names.specs())
+        _register_models(kafka, names.topics)
+        yield BenchStack(kafka, names, workdir, settings)
+    finally:
+        if broker is not None:
+            broker.stop()
+        else:
+            _delete_topics(kafka, names)
+
+
+def _register_models(kafka: KafkaConfig, topics: Topics) -> None:
+    train = labelled_rows(2_000, sensitive=False)
+    with Registry(kafka, topics, actor="bench") as registry:
+        for role, model in (("champion", river_champion(train)),
+                            ("challenger", river_challenger(train))):  # fmt: skip
+            registry.register(MODEL, model, SCHEMA, task="classification", role=role,
+                              description=f"modelstream bench {role}")  # fmt: skip
+
+
+def _delete_topics(kafka: KafkaConfig, names: BenchTopics) -> None:
+    """Best effort: a run on a shared cluster should not leave its topics behind."""
+    admin = make_admin(kafka)
+    futures: dict[str, Any] = admin.delete_topics([s.name for s in names.specs()],
+                                                  operation_timeout=30)  # fmt: skip
+    for future in futures.values():
+        with contextlib.suppress(Exception):
+            future.result()

@@ -1,0 +1,139 @@
+"""The faust baseline of ``modelstream bench``: one faust-streaming agent doing the
+scorer's per-request work, the way a faust user would write it.
+
+Per request: decode the Avro single-object value with the same :class:`~schemas.codec.Codec`,
+``predict_proba_one`` with the champion and with the challenger (the same registry
+versions the scorer serves), build the scorer's reply record, encode it with the reply
+codec and send it to the replies topic. No prediction log, no transactions (faust's
+default at-least-once): it does less than the scorer, never more.
+
+Run as its own process (the bench starts it)::
+
+    python -m services.bench.faust_app --bootstrap 127.0.0.1:9092 --prefix P \\
+        --model bench --requests P.bench.faust-requests --replies P.bench.faust-replies \\
+        --datadir /tmp/faust --partitions 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.worker import Worker
+
+from schemas.codec import Codec
+from schemas.contracts import load_schema
+from services.registry import RegistryView
+from streams.kafka import KafkaConfig, Topics
+
+__all__ = ["READY", "Models", "build_app", "load_models", "main", "reply_for"]
+
+READY = "faust bench agent ready"
+log = logging.getLogger("modelstream.bench.faust")
+
+
+@dataclass(frozen=True)
+class Models:
+    """What the agent serves: the scorer's champion and challenger and their contract."""
+
+    model: str
+    version: int
+    task: str
+    codec: Codec
+    champion: Any
+    challenger: Any
+
+
+def load_models(kafka: KafkaConfig, prefix: str, model: str) -> Models:
+    """The champion and challenger the registry routes ``model`` to."""
+    with RegistryView(kafka, Topics(prefix)) as view:
+        view.sync()
+        routing = view.routing(model)
+        if routing is None or routing.challenger is None:
+            raise SystemExit(f"{model} needs a champion and a challenger in the registry")
+        meta = view.version(model, routing.champion)
+        return Models(
+            model, meta.version, meta.task, Codec(dict(meta.input_schema)),
+            view.load_model(model, routing.champion), view.load_model(model, routing.challenger),
+        )  # fmt: skip
+
+
+def reply_for(
+    models: Models, request_id: str, proba: dict[Any, float], started: float
+) -> dict[str, Any]:
+    """The scorer's reply record for a champion answer.
+
+    >>> m = Models("m", 3, "classification", None, None, None)
+    >>> r = reply_for(m, "r1", {False: 0.25, True: 0.75}, time.perf_counter())
+    >>> r["prediction"], r["probabilities"], r["served_by"], r["model_version"]
+    ('True', {'False': 0.25, 'True': 0.75}, 'champion', 3)
+    """
+    best = max(proba, key=proba.__getitem__)
+    return {
+        "request_id": request_id, "model": models.model, "model_version": models.version,
+        "task": models.task, "prediction": str(best),
+        "probabilities": {str(k): float(v) for k, v in proba.items()},
+        "served_by": "champion", "latency_ms": (time.perf_counter() - started) * 1e3,
+        "error": None, "created_at": int(time.time() * 1e3),
+    }  # fmt: skip
+
+
+def build_app(args: argparse.Namespace, models: Models) -> faust.App:
+    """A faust app with one agent: requests in, replies out."""
+    app = faust.App(
+        f"{args.prefix}.bench-faust", broker=f"kafka://{args.bootstrap}", store="memory://",
+        datadir=str(args.datadir), topic_partitions=args.partitions, web_enabled=False,
+        producer_linger=0.001, producer_acks=-1, consumer_auto_offset_reset="earliest",
+    )  # fmt: skip
+    requests = app.topic(args.requests, key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw")  # fmt: skip
+    replies = app.topic(args.replies, key_type=bytes, value_type=bytes,
+                        key_serializer="raw", value_serializer="raw")  # fmt: skip
+    reply_codec = Codec(load_schema("reply"))
+    decode, champion, challenger = models.codec.decode_avro, models.champion, models.challenger
+    ctype = [("content-type", b"application/avro")]
+
+    @app.agent(requests)
+    async def score(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            started = time.perf_counter()
+            key = event.key
+            row = decode(event.value)
+            proba = champion.predict_proba_one(row)
+            challenger.predict_proba_one(row)  # shadow: scored, not returned
+            request_id = (
+                key.decode() if key else f"{event.message.partition}-{event.message.offset}"
+            )
+            reply = reply_for(models, request_id, proba, started)
+            headers = [*ctype, ("request-id", request_id.encode())]
+            await replies.send(key=key, value=reply_codec.encode_avro(reply), headers=headers)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: Any, **_: Any) -> None:  # noqa: RUF029
+        if assigned:
+            log.warning("%s: %d partitions", READY, len(assigned))
+
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m services.bench.faust_app")
+    for name in ("bootstrap", "prefix", "model", "requests", "replies"):
+        parser.add_argument(f"--{name}", required=True)
+    parser.add_argument("--datadir", type=Path, required=True)
+    parser.add_argument("--partitions", type=int, default=3)
+    args = parser.parse_args(argv)
+    models = load_models(KafkaConfig(args.bootstrap, client_id="bench-faust"), args.prefix,
+                         args.model)  # fmt: skip
+    app = build_app(args, models)
+    Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()

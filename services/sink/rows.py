@@ -1,0 +1,262 @@
+"""Kafka records → ClickHouse rows, one pure function per table.
+
+Values arrive Avro single-object encoded or as JSON (``content-type`` header); both are
+decoded with the same contract. Columns follow ``schemas/clickhouse``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from schemas.codec import MAGIC, DecodeError
+from schemas.contracts import codec_for
+
+__all__ = ["TABLES", "Landing", "Position", "decode_value", "table_for_topic"]
+
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a record came from: ``topic[partition]@offset`` and its headers."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    headers: Mapping[str, bytes]
+
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+def decode_value(value: bytes, headers: Mapping[str, bytes], contract: str) -> dict[str, Any]:
+    """The record in ``value``, JSON or Avro by header (sniffed when absent)."""
+    ctype = headers.get("content-type", b"")
+    if ctype == b"application/json" or (not ctype and value[:2] != MAGIC):
+        try:
+            record = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise DecodeError(f"not JSON: {exc}") from exc
+        if not isinstance(record, dict):
+            raise DecodeError(f"expected a JSON object, got {type(record).__name__}")
+        return record
+    return codec_for(contract).decode_avro(value)
+
+
+def _ts(millis: int | None) -> datetime:
+    return datetime.fromtimestamp((millis or 0) / 1e3, tz=UTC)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return (
+        orjson.dumps(value).decode()
+        if isinstance(value, dict | list)
+        else repr(value)
+        if isinstance(value, float)
+        else str(value)
+    )
+
+
+def _version(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _error(outcome: Mapping[str, Any] | None) -> str:
+    error = (outcome or {}).get("error")
+    return f"{error['code']}: {error['message']}" if error else ""
+
+
+def prediction_row(rec: dict[str, Any], pos: Position) -> Row:
+    champion, challenger, backup = rec["champion"], rec.get("challenger"), rec.get("backup")
+    ch = challenger or {}
+    bk = backup or {}
+    return (
+        rec["request_id"], rec["model"], _ts(rec["ts"]), rec.get("client_id") or "",
+        rec["source_topic"], rec["source_partition"], rec["source_offset"],
+        {k: _text(v) for k, v in rec["features"].items()},
+        str(champion["version"]), _text(champion.get("output")),
+        champion.get("probabilities") or {}, champion.get("latency_ms") or 0.0, _error(champion),
+        _version(ch.get("version")), None if ch.get("output") is None else _text(ch["output"]),
+        ch.get("probabilities") or {}, ch.get("latency_ms"), _error(ch),
+        bool(ch.get("skipped")),
+        rec["served_by"], _version(bk.get("version")),
+        None if bk.get("output") is None else _text(bk["output"]),
+        bk.get("probabilities") or {}, bk.get("latency_ms"), _error(bk),
+        rec.get("sensitive") or {}, rec["schema_fingerprint"],
+        rec.get("training_data_fingerprint") or "", rec["latency_ms"],
+    )  # fmt: skip
+
+
+PREDICTION_COLUMNS = (
+    "request_id", "model", "ts", "client_id", "source_topic", "source_partition",
+    "source_offset", "features", "champion_version", "champion_output",
+    "champion_probabilities", "champion_latency_ms", "champion_error", "challenger_version",
+    "challenger_output", "challenger_probabilities", "challenger_latency_ms",
+    "challenger_error", "challenger_skipped", "served_by", "backup_version", "backup_output",
+    "backup_probabilities", "backup_latency_ms", "backup_error", "sensitive",
+    "schema_fingerprint", "training_data_fingerprint", "latency_ms",
+)  # fmt: skip
+
+
+def feedback_row(rec: dict[str, Any], pos: Position) -> Row:
+    label = rec.get("label")
+    text = label if isinstance(label, str) else None
+    number = (
+        float(label) if isinstance(label, int | float) and not isinstance(label, bool) else None
+    )
+    if isinstance(label, bool):
+        text = str(label)
+    return (rec["request_id"], rec["model"], _ts(rec["ts"]), text, number, rec.get("source") or "")
+
+
+def metric_row(rec: dict[str, Any], pos: Position) -> Row:
+    return (
+        _ts(rec["ts"]), rec["model"], _version(rec.get("model_version")) or "",
+        rec.get("role") or "", rec["kind"], rec["name"], rec.get("feature") or "",
+        rec.get("group") or "", _ts(rec["window_start"]), _ts(rec["window_end"]),
+        float(rec["value"]), int(rec["count"]), dict(rec.get("labels") or {}),
+    )  # fmt: skip
+
+
+def alert_row(rec: dict[str, Any], pos: Position) -> Row:
+    labels = {"at_event": str(rec["at_event"])} if rec.get("at_event") is not None else {}
+    ts = _ts(rec["ts"])
+    return (
+        ts, f"{pos.topic}-{pos.partition}-{pos.offset}", rec["model"],
+        _version(rec.get("model_version")) or "", "", rec["kind"], rec["kind"],
+        rec.get("feature") or "", "", rec["severity"], "firing",
+        float(rec.get("value") or 0.0), float(rec.get("threshold") or 0.0), ts, ts,
+        rec["message"], labels,
+    )  # fmt: skip
+
+
+def model_event_row(rec: dict[str, Any], pos: Position) -> Row:
+    return (_ts(rec["ts"]), rec["model"], str(rec["version"]), rec["action"], rec["actor"],
+            rec.get("reason") or "", rec.get("details") or "")  # fmt: skip
+
+
+def dlq_row(value: bytes, pos: Position) -> Row:
+    """DLQ messages keep the original bytes as value; the reason travels in headers."""
+    h = pos.headers
+
+    def text(name: str) -> str:
+        return h.get(name, b"").decode("utf-8", "replace")
+
+    return (
+        text("ms-request-id"), text("ms-model"), datetime.now(tz=UTC), text("ms-reason"),
+        text("ms-error"), text("ms-stage"), text("ms-source-topic"),
+        int(text("ms-source-partition") or -1), int(text("ms-source-offset") or -1),
+        {k: v.decode("utf-8", "replace") for k, v in h.items()}, value,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Landing:
+    """How the records of one kind of topic land in one table."""
+
+    table: str
+    contract: str | None
+    columns: tuple[str, ...]
+    to_row: Callable[[Any, Position], Row]
+
+
+TABLES: dict[str, Landing] = {
+    "predictions": Landing("predictions", "prediction_log", PREDICTION_COLUMNS, prediction_row),
+    "feedback": Landing(
+        "feedback",
+        "feedback",
+        ("request_id", "model", "ts", "label_string", "label_number", "source"),
+        feedback_row,
+    ),
+    "metrics": Landing(
+        "metrics",
+        "metric",
+        (
+            "ts",
+            "model",
+            "model_version",
+            "role",
+            "kind",
+            "name",
+            "feature",
+            "group",
+            "window_start",
+            "window_end",
+            "value",
+            "count",
+            "labels",
+        ),
+        metric_row,
+    ),
+    "alerts": Landing(
+        "alerts",
+        "alert",
+        (
+            "ts",
+            "alert_id",
+            "model",
+            "model_version",
+            "role",
+            "kind",
+            "name",
+            "feature",
+            "group",
+            "severity",
+            "status",
+            "value",
+            "threshold",
+            "window_start",
+            "window_end",
+            "message",
+            "labels",
+        ),
+        alert_row,
+    ),
+    "_model_events": Landing(
+        "model_events",
+        "model_event",
+        ("ts", "model", "version", "action", "actor", "reason", "details"),
+        model_event_row,
+    ),
+    "dlq": Landing(
+        "dlq",
+        None,
+        (
+            "request_id",
+            "model",
+            "ts",
+            "reason",
+            "message",
+            "stage",
+            "source_topic",
+            "source_partition",
+            "source_offset",
+            "headers",
+            "payload",
+        ),
+        dlq_row,
+    ),
+}
+
+
+def table_for_topic(prefix: str, topic: str) -> Landing | None:
+    """Which landing a topic feeds: ``<prefix>.<model>.predictions`` → predictions, ...
+
+    >>> table_for_topic("ms", "ms.iris.predictions").table
+    'predictions'
+    >>> table_for_topic("ms", "ms.metrics").table, table_for_topic("ms", "ms.iris.requests")
+    ('metrics', None)
+    """
+    if not topic.startswith(prefix + "."):
+        return None
+    return TABLES.get(topic.rsplit(".", 1)[-1])

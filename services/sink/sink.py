@@ -1,0 +1,236 @@
+"""The sink: Kafka topics → ClickHouse tables, batched, idempotent, commit after insert.
+
+Batches are per topic-partition and land with the deterministic
+``insert_deduplication_token`` ``<topic>-<partition>-<first>-<last>``. To make a replay
+after a crash form the *same* batch (so ClickHouse drops the repeat), the sink announces a
+batch before inserting it: it commits the batch's first offset again with the metadata
+``pending:<last>``. A sink that takes the partition over reads that marker and flushes
+exactly at ``<last>``. Sequence per batch::
+
+    commit(first, "pending:<last>") → insert(rows, token) → commit(last + 1)
+
+ClickHouse unavailable → the batch is retried with exponential backoff while the consumer
+keeps polling (paused) so it stays in its group; memory stays bounded because nothing new
+is fetched meanwhile. Records that cannot be decoded land in the ``dlq`` table with reason
+``sink_decode`` instead of blocking the partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from schemas.codec import DecodeError
+from services.sink.rows import TABLES, Landing, Position, decode_value, table_for_topic
+from services.warehouse import Warehouse, WarehouseUnavailable
+from streams.kafka import KafkaConfig, Topics, consumer_config
+
+__all__ = ["Sink", "SinkConfig"]
+
+log = logging.getLogger("modelstream.sink")
+PENDING = "pending:"
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    topics: Topics
+    max_rows: int = 10_000
+    max_age: float = 1.0
+    retry_initial: float = 0.5
+    retry_max: float = 10.0
+
+    @property
+    def group_id(self) -> str:
+        return f"{self.topics.prefix}.sink"
+
+    def subscription(self) -> list[str]:
+        p = re.escape(self.topics.prefix)
+        return [
+            f"^{p}\\.[A-Za-z0-9_-]+\\.(predictions|feedback|dlq)$",
+            self.topics.metrics,
+            self.topics.alerts,
+            self.topics.model_events,
+        ]
+
+
+@dataclass
+class Batch:
+    """Rows read from one topic-partition since its last commit."""
+
+    topic: str
+    partition: int
+    first: int
+    last: int = -1
+    until: int | None = None  # replay: flush exactly at this offset
+    started: float = field(default_factory=time.monotonic)
+    rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+
+    def token(self, table: str) -> str:
+        return f"{self.topic}-{self.partition}-{self.first}-{self.last}:{table}"
+
+    @property
+    def size(self) -> int:
+        return sum(len(rows) for rows in self.rows.values())
+
+
+class Sink:
+    """One sink process's consume → batch → insert → commit loop."""
+
+    def __init__(self, kafka: KafkaConfig, config: SinkConfig, warehouse: Warehouse) -> None:
+        self.config = config
+        self.warehouse = warehouse
+        self.stats: Counter[str] = Counter()
+        self._batches: dict[tuple[str, int], Batch] = {}
+        self._replay: dict[tuple[str, int], int] = {}
+        self._held: list[Message] = []  # read while backing off; added after the flush
+        conf = consumer_config(kafka, config.group_id, topic_metadata_refresh_interval_ms=2_000)
+        self._consumer = Consumer(conf)
+        self._consumer.subscribe(
+            config.subscription(), on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
+
+    # -- group membership -----------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in consumer.committed(partitions, timeout=30):
+            meta = getattr(tp, "metadata", None) or ""
+            if meta.startswith(PENDING) and tp.offset >= 0:
+                self._replay[(tp.topic, tp.partition)] = int(meta[len(PENDING) :])
+                log.info("%s[%d]: replaying the announced batch %d..%s", tp.topic, tp.partition,
+                         tp.offset, meta[len(PENDING) :])  # fmt: skip
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:  # uncommitted: the next owner reads them again
+            self._batches.pop((tp.topic, tp.partition), None)
+            self._replay.pop((tp.topic, tp.partition), None)
+
+    # -- loop -----------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            self.step(0.2)
+        self.flush_all()
+
+    def step(self, timeout: float) -> None:
+        """Read what is there, then flush the batches that are full, old or replayed."""
+        for message in self._consumer.consume(5_000, timeout):
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consumer error: %s", error)
+                continue
+            self._add(message)
+        held, self._held = self._held, []
+        for message in held:
+            self._add(message)
+        now = time.monotonic()
+        for key, batch in list(self._batches.items()):
+            if self._due(batch, now):
+                self._flush(key, batch)
+
+    def _due(self, batch: Batch, now: float) -> bool:
+        if batch.until is not None:
+            return batch.last >= batch.until
+        return batch.size >= self.config.max_rows or now - batch.started >= self.config.max_age
+
+    def _add(self, message: Message) -> None:
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        assert topic is not None and partition is not None and offset is not None
+        key = (topic, partition)
+        batch = self._batches.get(key)
+        if batch is None:
+            batch = self._batches[key] = Batch(topic, partition, offset)
+            batch.until = self._replay.pop(key, None)
+        batch.last = offset
+        landing = table_for_topic(self.config.topics.prefix, topic)
+        headers = cast(list[tuple[str, bytes]], message.headers() or [])
+        pos = Position(topic, partition, offset, message.key(), dict(headers))
+        table, row = self._row(landing, message.value() or b"", pos)
+        batch.rows.setdefault(table, []).append(row)
+
+    def _row(self, landing: Landing | None, value: bytes, pos: Position) -> tuple[str, Any]:
+        if landing is None:
+            return self._undecodable(value, pos, "no table for this topic")
+        if landing.contract is None:
+            return landing.table, landing.to_row(value, pos)
+        try:
+            return landing.table, landing.to_row(
+                decode_value(value, pos.headers, landing.contract), pos
+            )
+        except (DecodeError, KeyError, TypeError, ValueError) as exc:
+            return self._undecodable(value, pos, f"{type(exc).__name__}: {exc}")
+
+    def _undecodable(self, value: bytes, pos: Position, why: str) -> tuple[str, Any]:
+        log.warning("%s: cannot land this record (%s); it goes to the dlq table", pos, why)
+        headers = dict(pos.headers) | {
+            "ms-reason": b"sink_decode", "ms-stage": b"sink", "ms-error": why.encode(),
+            "ms-source-topic": pos.topic.encode(), "ms-model": pos.topic.split(".")[-2].encode(),
+            "ms-source-partition": str(pos.partition).encode(),
+            "ms-source-offset": str(pos.offset).encode(),
+        }  # fmt: skip
+        return "dlq", TABLES["dlq"].to_row(
+            value, Position(pos.topic, pos.partition, pos.offset, pos.key, headers)
+        )
+
+    # -- flushing -------------------------------------------------------------------
+
+    def flush_all(self) -> None:
+        for key, batch in list(self._batches.items()):
+            self._flush(key, batch)
+
+    def _flush(self, key: tuple[str, int], batch: Batch) -> None:
+        tp = TopicPartition(batch.topic, batch.partition, batch.first, f"{PENDING}{batch.last}")
+        self._commit([tp])
+        for table, rows in batch.rows.items():
+            landing = next(t for t in TABLES.values() if t.table == table)
+            self._insert(landing, rows, batch.token(table))
+            self.stats[table] += len(rows)
+        self._commit([TopicPartition(batch.topic, batch.partition, batch.last + 1, "")])
+        del self._batches[key]
+        self.stats["batches"] += 1
+
+    def _insert(self, landing: Landing, rows: list[tuple[Any, ...]], token: str) -> None:
+        delay = self.config.retry_initial
+        while True:
+            try:
+                self.warehouse.insert(landing.table, rows, list(landing.columns), dedup_token=token)
+                return
+            except WarehouseUnavailable as exc:
+                log.warning("ClickHouse unavailable (%s); retrying %s in %.1fs", exc, token, delay)
+                self.stats["retries"] += 1
+                self._wait(delay)
+                delay = min(delay * 2, self.config.retry_max)
+
+    def _wait(self, seconds: float) -> None:
+        """Back off while staying in the group: paused, polling, nothing new fetched."""
+        assignment = self._consumer.assignment()
+        self._consumer.pause(assignment)
+        try:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                for message in self._consumer.consume(100, min(0.2, end - time.monotonic())):
+                    if message.error() is None:
+                        self._held.append(message)  # fetched before the pause: kept
+        finally:
+            self._consumer.resume(assignment)
+
+    def _commit(self, offsets: list[TopicPartition]) -> None:
+        for attempt in range(10):
+            try:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+                return
+            except KafkaException as exc:
+                if not exc.args[0].retriable() or attempt == 9:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    def close(self) -> None:
+        self._consumer.close()

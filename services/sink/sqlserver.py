@@ -1,0 +1,106 @@
+"""Read-only SQL over loopback HTTP, served by the process that owns an embedded warehouse.
+
+A chDB directory opens in one process at a time; while the sink runs it is that process,
+so ``modelstream sql`` asks the sink. The endpoint listens on 127.0.0.1 only, accepts
+``POST /sql`` with the query as the body, refuses anything but read statements, and
+answers JSON ``{"columns": [...], "rows": [[...]]}``. Its address is written to
+``<data dir>/sink.json`` while it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from services.warehouse import Warehouse, WarehouseError
+
+__all__ = ["SqlRejectedError", "SqlServer", "is_read_only", "remote_query"]
+
+READ = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b", re.IGNORECASE)
+
+
+class SqlRejectedError(ValueError):
+    """The sink refused the query (not a read statement) or ClickHouse rejected it."""
+
+
+def is_read_only(sql: str) -> bool:
+    """
+    >>> is_read_only("select 1"), is_read_only("DROP TABLE predictions")
+    (True, False)
+    >>> is_read_only("SELECT 1; DROP TABLE x")
+    False
+    """
+    body = sql.strip().rstrip(";")
+    return bool(READ.match(body)) and ";" not in body
+
+
+class SqlServer:
+    """Serves ``warehouse`` read-only on 127.0.0.1:<port> in a daemon thread."""
+
+    def __init__(self, warehouse: Warehouse, state_file: Path, port: int = 0) -> None:
+        self.warehouse = warehouse
+        self.state_file = state_file
+        handler = _handler(warehouse)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.port = self._server.server_address[1]
+
+    def start(self) -> None:
+        threading.Thread(target=self._server.serve_forever, daemon=True, name="sql").start()
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps({"url": f"http://127.0.0.1:{self.port}/sql"}))
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self.state_file.unlink(missing_ok=True)
+
+
+def _handler(warehouse: Warehouse) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            sql = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+            if not is_read_only(sql):
+                return self._send(400, {"error": "only one read statement (SELECT ...) is served"})
+            try:
+                result = warehouse.query(sql)
+            except WarehouseError as exc:
+                return self._send(400, {"error": str(exc)})
+            return self._send(200, {"columns": list(result.columns), "rows": result.rows})
+
+        def _send(self, status: int, body: dict[str, Any]) -> None:
+            data = orjson.dumps(body, default=str)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # queries are not logged: they may carry customer values
+
+    return Handler
+
+
+def remote_query(state_file: Path, sql: str, timeout: float = 60.0) -> dict[str, Any] | None:
+    """Ask the running sink; None when no sink serves this data dir."""
+    try:
+        url = json.loads(state_file.read_text())["url"]
+    except (OSError, ValueError, KeyError):
+        return None
+    request = urllib.request.Request(url, data=sql.encode(), method="POST")  # noqa: S310 - loopback
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            body: dict[str, Any] = orjson.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        body = orjson.loads(exc.read())
+    except OSError:
+        return None
+    if "error" in body:
+        raise SqlRejectedError(body["error"])
+    return body
