@@ -73,14 +73,30 @@ def summarize(latencies_ms: Sequence[float]) -> LatencySummary:
 
 @dataclass(frozen=True)
 class LatencyResult:
-    """One latency run: what was offered, what came back, and how fast."""
+    """One latency run: what was offered, what came back, and how fast.
+
+    ``summary`` is due → reply read. It splits at the reply's CreateTime (ms clock):
+    ``produced`` is due → reply produced by the scorer (queueing, scoring), ``visible`` is
+    reply produced → read here (transaction commit, fetch). Percentiles do not add up.
+    """
 
     offered_rps: float
     sent: int
     replies: int
     summary: LatencySummary
-    sender_lag_ms: float  # how late the worst send left (counted in the latencies)
+    produced: LatencySummary
+    visible: LatencySummary
+    sender_late_ms: LatencySummary  # how late sends left after warm-up (counted in latencies)
     seconds: float
+
+
+@dataclass
+class _Arrivals:
+    """Per request index: when its reply was read (perf_counter) and produced (epoch ms)."""
+
+    read: list[float | None]
+    produced_ms: list[int]
+    count: int = 0
 
 
 def measure_latency(
@@ -90,40 +106,51 @@ def measure_latency(
 ) -> LatencyResult:  # fmt: skip
     """Send ``values`` to ``requests`` at ``rate``/s asking for replies on ``replies``."""
     reader = assigned_reader(kafka, replies, group)
-    arrived: list[float | None] = [None] * len(values)
+    arrivals = _Arrivals([None] * len(values), [0] * len(values))
     sender = PacedSender(kafka, requests, values, rate, headers=[("reply-to", replies.encode())])
     try:
         sender.start()
         sender.ready.wait(10)
-        got = _collect(reader, sender, arrived, timeout, on_progress)
+        _collect(reader, sender, arrivals, timeout, on_progress)
     finally:
         sender.stop()
         reader.close()
-    latencies = [
-        (at - sender.due_at(i)) * 1e3
-        for i, at in enumerate(arrived)
-        if at is not None and i / rate >= warmup
-    ]
-    if not latencies:
+    return _result(sender, arrivals, rate, warmup)
+
+
+def _result(sender: PacedSender, arrivals: _Arrivals, rate: float, warmup: float) -> LatencyResult:
+    # perf_counter → epoch seconds, to compare with the replies' CreateTime
+    to_epoch = time.time() - time.perf_counter()
+    steady = [i for i in range(sender.sent) if i / rate >= warmup and arrivals.read[i] is not None]
+    if not steady:
         raise ValueError(
             f"no reply to a request sent after the {warmup:.0f}s warm-up arrived "
-            f"({got} of {len(values)} replies in all)"
+            f"({arrivals.count} of {sender.sent} replies in all)"
         )
+    total, produced, visible = [], [], []
+    for i in steady:
+        read, due = arrivals.read[i] or 0.0, sender.due_at(i)
+        made = arrivals.produced_ms[i] / 1e3 - to_epoch
+        total.append((read - due) * 1e3)
+        produced.append((made - due) * 1e3)
+        visible.append((read - made) * 1e3)
     return LatencyResult(
-        offered_rps=rate, sent=sender.sent, replies=got, summary=summarize(latencies),
-        sender_lag_ms=sender.lag * 1e3, seconds=len(values) / rate,
+        offered_rps=rate, sent=sender.sent, replies=arrivals.count, summary=summarize(total),
+        produced=summarize(produced), visible=summarize(visible),
+        sender_late_ms=summarize([sender.late[i] * 1e3 for i in steady]),
+        seconds=sender.sent / rate,
     )  # fmt: skip
 
 
 def _collect(
-    reader: Consumer, sender: PacedSender, arrived: list[float | None], timeout: float,
+    reader: Consumer, sender: PacedSender, arrivals: _Arrivals, timeout: float,
     on_progress: Callable[[int], None] | None,
-) -> int:  # fmt: skip
+) -> None:  # fmt: skip
     """Note each reply's arrival until all came, or ``timeout`` after the last send."""
-    got, total, clock = 0, len(arrived), time.perf_counter
+    total, clock = len(arrivals.read), time.perf_counter
     prefix = len(sender.key_prefix)
     deadline = math.inf
-    while got < total and clock() < deadline:
+    while arrivals.count < total and clock() < deadline:
         first = reader.poll(0.05)
         if first is not None:
             batch = [first, *reader.consume(1000, 0)]
@@ -132,11 +159,11 @@ def _collect(
                 key = message.key()
                 if message.error() is None and key:
                     index = int(key[prefix:])
-                    if arrived[index] is None:
-                        arrived[index] = now
-                        got += 1
+                    if arrivals.read[index] is None:
+                        arrivals.read[index] = now
+                        arrivals.produced_ms[index] = message.timestamp()[1]
+                        arrivals.count += 1
             if on_progress is not None:
                 on_progress(len(batch))
         if deadline == math.inf and not sender.is_alive():
             deadline = clock() + timeout
-    return got

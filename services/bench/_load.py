@@ -24,7 +24,7 @@ from streams.kafka import KafkaConfig, make_producer
 
 __all__ = ["PacedSender", "due_count", "encode_requests", "preload"]
 
-Headers = list[tuple[str, bytes]]
+Headers = list[tuple[str, str | bytes | None]]
 
 
 def encode_requests(
@@ -56,6 +56,8 @@ def preload(
                 producer.poll(0)
                 if on_progress is not None:
                     on_progress(10_000)
+    if on_progress is not None:
+        on_progress(sent % 10_000)
     if producer.flush(60) or failed:
         why = "; ".join(failed[:3]) or "not every request was acknowledged within 60 s"
         raise LoadError(f"could not pre-produce {sent} requests to {', '.join(topics)}: {why}")
@@ -91,7 +93,7 @@ class PacedSender(threading.Thread):
     """Sends ``values`` to ``topic`` at ``rate`` per second, open loop, on its own thread.
 
     Request ``i`` is keyed ``{key_prefix}{i}`` and due at ``started + i / rate``
-    (``time.perf_counter`` seconds); :attr:`lag` is how late the worst send was.
+    (``time.perf_counter`` seconds); :attr:`late` says how late each send really left.
     """
 
     def __init__(
@@ -106,7 +108,7 @@ class PacedSender(threading.Thread):
         self.producer = make_producer(kafka)
         self.started = 0.0
         self.sent = 0
-        self.lag = 0.0
+        self.late = [0.0] * len(values)  # seconds each send left after it was due
         self.ready = threading.Event()
         self._stop_event = threading.Event()
 
@@ -124,7 +126,7 @@ class PacedSender(threading.Thread):
                 i = self.sent
                 _produce(self.producer, self.topic, self.values[i],
                          f"{self.key_prefix}{i}".encode(), self.headers)  # fmt: skip
-                self.lag = max(self.lag, clock() - self.due_at(i))
+                self.late[i] = clock() - self.due_at(i)
                 self.sent += 1
             self.producer.poll(0)
             wait = self.due_at(self.sent) - clock()

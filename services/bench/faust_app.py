@@ -29,12 +29,12 @@ from faust.worker import Worker
 
 from schemas.codec import Codec
 from schemas.contracts import load_schema
+from services.bench._faust import READY
 from services.registry import RegistryView
 from streams.kafka import KafkaConfig, Topics
 
-__all__ = ["READY", "Models", "build_app", "load_models", "main", "reply_for"]
+__all__ = ["Models", "build_app", "load_models", "main", "reply_for"]
 
-READY = "faust bench agent ready"
 log = logging.getLogger("modelstream.bench.faust")
 
 
@@ -115,9 +115,10 @@ def build_app(args: argparse.Namespace, models: Models) -> faust.App:
             await replies.send(key=key, value=reply_codec.encode_avro(reply), headers=headers)
 
     @app.on_partitions_assigned.connect
-    async def on_assigned(sender: Any, assigned: Any, **_: Any) -> None:  # noqa: RUF029
+    async def on_assigned(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        assigned = args[0] if args else ()
         if assigned:
-            log.warning("%s: %d partitions", READY, len(assigned))
+            log.info("%s: %d partitions", READY, len(assigned))
 
     return app
 
@@ -132,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     models = load_models(KafkaConfig(args.bootstrap, client_id="bench-faust"), args.prefix,
                          args.model)  # fmt: skip
     app = build_app(args, models)
-    Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+    Worker(app, loglevel="INFO", quiet=True).execute_from_commandline()
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import chi2
+from scipy.special import chdtrc
 
 from streams.monitoring.drift.psi import PSI_EPSILON
 from streams.monitoring.errors import EmptySampleError
@@ -44,18 +44,17 @@ def chisquare(
 
     ``expected`` is rescaled to the observed total; every expected frequency must be > 0.
     """
-    obs = np.asarray(observed, dtype=float)
-    exp = np.asarray(expected, dtype=float)
-    if obs.shape != exp.shape or obs.size < 2:
-        raise ValueError(f"expected >= 2 bins, as many in both, got {obs.size} and {exp.size}")
-    total = float(obs.sum())
-    if total <= 0 or float(exp.sum()) <= 0:
-        raise EmptySampleError(f"expected positive totals, got {total} and {float(exp.sum())}")
-    exp = exp * (total / float(exp.sum()))
-    if float(exp.min()) <= 0:
-        raise ValueError(f"expected every expected frequency > 0, got {exp.tolist()}")
-    statistic = float(np.sum((obs - exp) ** 2 / exp))
-    return Significance(statistic, float(chi2.sf(statistic, obs.size - 1)))
+    obs, exp = [float(v) for v in observed], [float(v) for v in expected]
+    if len(obs) != len(exp) or len(obs) < 2:
+        raise ValueError(f"expected >= 2 bins, as many in both, got {len(obs)} and {len(exp)}")
+    total, expected_total = sum(obs), sum(exp)
+    if total <= 0 or expected_total <= 0:
+        raise EmptySampleError(f"expected positive totals, got {total} and {expected_total}")
+    exp = [e * (total / expected_total) for e in exp]
+    if min(exp) <= 0:
+        raise ValueError(f"expected every expected frequency > 0, got {exp}")
+    statistic = sum((o - e) ** 2 / e for o, e in zip(obs, exp, strict=True))
+    return Significance(statistic, float(chdtrc(len(obs) - 1, statistic)))
 
 
 def chisquare_counts(
@@ -68,15 +67,14 @@ def chisquare_counts(
 
     Returns a statistic of 0 and a p-value of 1 when fewer than two bins hold data.
     """
-    ref = np.asarray(reference, dtype=float)
-    obs = np.asarray(observed, dtype=float)
-    if ref.shape != obs.shape:
-        raise ValueError(f"expected as many bins in both, got {ref.size} and {obs.size}")
-    keep = (ref > 0) | (obs > 0)
-    ref, obs = ref[keep], obs[keep]
-    if ref.size < 2:
+    if len(reference) != len(observed):
+        raise ValueError(f"expected as many bins in both, got {len(reference)} and {len(observed)}")
+    pairs = [
+        (float(r), float(o)) for r, o in zip(reference, observed, strict=True) if r > 0 or o > 0
+    ]
+    if len(pairs) < 2:
         return Significance(0.0, 1.0)
-    if float(ref.sum()) <= 0:
+    total = sum(r for r, _ in pairs)
+    if total <= 0:
         raise EmptySampleError("expected reference counts with a positive sum, got 0")
-    proportions = np.maximum(ref / float(ref.sum()), epsilon)
-    return chisquare(obs, proportions)
+    return chisquare([o for _, o in pairs], [max(r / total, epsilon) for r, _ in pairs])

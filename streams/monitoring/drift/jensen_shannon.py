@@ -23,7 +23,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import rel_entr
 
 from streams.monitoring.errors import EmptySampleError
 
@@ -37,16 +36,22 @@ def jensen_shannon_distance(
     base: float | None = 2.0,
 ) -> float:
     """Jensen-Shannon distance of the histograms ``p`` and ``q`` (counts or weights)."""
-    left = np.asarray(p, dtype=float)
-    right = np.asarray(q, dtype=float)
-    if left.shape != right.shape:
-        raise ValueError(f"expected as many bins in both, got {left.size} and {right.size}")
-    left_sum, right_sum = float(left.sum()), float(right.sum())
+    left, right = [float(v) for v in p], [float(v) for v in q]
+    if len(left) != len(right):
+        raise ValueError(f"expected as many bins in both, got {len(left)} and {len(right)}")
+    left_sum, right_sum = sum(left), sum(right)
     if left_sum <= 0 or right_sum <= 0:
         raise EmptySampleError(f"expected positive sums, got {left_sum} and {right_sum}")
-    left, right = left / left_sum, right / right_sum
-    middle = (left + right) / 2.0
-    divergence = float(np.sum(rel_entr(left, middle) + rel_entr(right, middle)))
+    divergence = 0.0
+    for a, b in zip(left, right, strict=True):
+        a, b = a / left_sum, b / right_sum
+        middle = (a + b) / 2
+        divergence += _relative_entropy(a, middle) + _relative_entropy(b, middle)
     if base is not None:
         divergence /= math.log(base)
     return math.sqrt(max(divergence / 2.0, 0.0))
+
+
+def _relative_entropy(x: float, y: float) -> float:
+    """``x log(x / y)`` with ``0 log 0 = 0`` (:func:`scipy.special.rel_entr`)."""
+    return x * math.log(x / y) if x > 0 else 0.0

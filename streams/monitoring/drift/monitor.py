@@ -6,8 +6,9 @@ window closes, every configured method runs on every feature's counts and the mo
 returns one :class:`DriftResult` per (feature, method). Nothing else is kept per event.
 
 Defaults: tumbling windows of :data:`DEFAULT_WINDOW` (500 events), the methods and
-thresholds of :mod:`streams.monitoring.drift.methods`, and no result for a feature with
-fewer than ``min_count`` (30) values in the window.
+thresholds of :mod:`streams.monitoring.drift.methods` (calibrated for windows of a few
+hundred values), and no result for a feature with fewer than ``min_count`` (100) values
+in the window.
 
 Examples
 --------
@@ -35,6 +36,7 @@ from streams.monitoring.drift.methods import (
     CATEGORICAL_METHODS,
     DEFAULT_THRESHOLDS,
     NUMERIC_METHODS,
+    NUMERIC_ONLY,
     Sample,
     is_drifted,
     measure,
@@ -67,7 +69,7 @@ class FeatureDriftMonitor:
         categorical_methods: Sequence[str] = CATEGORICAL_METHODS,
         thresholds: Mapping[str, float] | None = None,
         feature_thresholds: Mapping[str, Mapping[str, float]] | None = None,
-        min_count: int = 30,
+        min_count: int = 100,
     ) -> None:
         if not references:
             raise MonitorConfigError("expected at least one feature reference, got none")
@@ -82,8 +84,14 @@ class FeatureDriftMonitor:
             (name, sketch.add) for name, sketch in self._windows.items()
         ]
         self._plans = {
-            name: self._plan(name, ref, numeric_methods, categorical_methods, thresholds or {},
-                             (feature_thresholds or {}).get(name, {}))
+            name: self._plan(
+                name,
+                ref,
+                numeric_methods,
+                categorical_methods,
+                thresholds or {},
+                (feature_thresholds or {}).get(name, {}),
+            )
             for name, ref in self._references.items()
         }
 
@@ -145,8 +153,19 @@ class FeatureDriftMonitor:
         for method, threshold in self._plans[name].items():
             found = measure(method, reference, sample)
             drifted = is_drifted(method, found.value, found.p_value, threshold)
-            results.append(DriftResult(name, method, found.value, found.p_value, threshold,
-                                       drifted, sample.total, sample.missing, window))
+            results.append(
+                DriftResult(
+                    name,
+                    method,
+                    found.value,
+                    found.p_value,
+                    threshold,
+                    drifted,
+                    sample.total,
+                    sample.missing,
+                    window,
+                )
+            )
         return results
 
     @staticmethod
@@ -162,8 +181,15 @@ class FeatureDriftMonitor:
         methods = numeric_methods if numeric else categorical_methods
         plan = {}
         for method in methods:
+            if method not in DEFAULT_THRESHOLDS or (not numeric and method in NUMERIC_ONLY):
+                kind = "numeric" if numeric else "categorical"
+                raise MonitorConfigError(
+                    f"expected a drift method for a {kind} feature on {name!r}, got {method!r}"
+                )
             limit = overrides.get(method, thresholds.get(method, DEFAULT_THRESHOLDS.get(method)))
             if limit is None:
-                raise MonitorConfigError(f"expected a threshold for {method!r} on {name!r}, got none")
+                raise MonitorConfigError(
+                    f"expected a threshold for {method!r} on {name!r}, got none"
+                )
             plan[method] = limit * threshold_scale(method, reference)
         return plan

@@ -21,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Final
 
@@ -43,16 +44,18 @@ def psi(
     """PSI of ``actual`` against ``expected``, both counts (or weights) per bin."""
     e = _proportions(expected, "expected")
     a = _proportions(actual, "actual")
-    if e.shape != a.shape:
-        raise ValueError(f"expected as many bins in both, got {e.size} and {a.size}")
-    e = np.maximum(e, epsilon)
-    a = np.maximum(a, epsilon)
-    return float(np.sum((a - e) * np.log(a / e)))
+    if len(e) != len(a):
+        raise ValueError(f"expected as many bins in both, got {len(e)} and {len(a)}")
+    total = 0.0
+    for x, y in zip(e, a, strict=True):
+        x, y = max(x, epsilon), max(y, epsilon)
+        total += (y - x) * math.log(y / x)
+    return total
 
 
-def _proportions(counts: Sequence[float] | NDArray[np.float64], name: str) -> NDArray[np.float64]:
-    array = np.asarray(counts, dtype=float)
-    total = float(array.sum())
+def _proportions(counts: Sequence[float] | NDArray[np.float64], name: str) -> list[float]:
+    values = [float(c) for c in counts]
+    total = sum(values)
     if total <= 0:
         raise EmptySampleError(f"expected {name} counts with a positive sum, got {total}")
-    return array / total
+    return [v / total for v in values]

@@ -26,23 +26,45 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 import numpy as np
 
 from streams.monitoring.errors import ReferenceProfileError
 
-__all__ = ["CategoricalReference", "NumericReference", "Reference", "references_from_profile"]
+__all__ = [
+    "QUANTILE_LEVELS",
+    "CategoricalReference",
+    "NumericReference",
+    "Reference",
+    "category_key",
+    "references_from_profile",
+]
+
+QUANTILE_LEVELS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 
 
 @dataclass(frozen=True, slots=True)
 class NumericReference:
-    """Histogram of a numeric feature's training values (``std`` population, optional)."""
+    """Histogram of a numeric feature's training values.
+
+    ``std`` is the population standard deviation; ``quantiles`` holds ``(level, value)``
+    pairs of the training data. Quantiles that fall strictly inside a bin become extra cut
+    points: :attr:`points` are the edges and those quantiles, :attr:`cdf` the reference
+    CDF at each point (exact at the edges, the quantile level at the others, which is off
+    by at most ``2 / total``). Live values are binned on :attr:`points`, so the KS and
+    Wasserstein approximations see the tails of the wide outer bins.
+    """
 
     edges: tuple[float, ...]
     counts: tuple[int, ...]
     std: float | None = None
+    quantiles: tuple[tuple[float, float], ...] = field(default=(), repr=False)
+    points: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    cdf: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    starts: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.counts) < 1 or len(self.edges) != len(self.counts) + 1:
@@ -51,9 +73,15 @@ class NumericReference:
                 f"and {len(self.counts)} counts"
             )
         if sum(self.counts) <= 0 or min(self.counts) < 0:
-            raise ReferenceProfileError(f"expected non-negative counts, some > 0, got {self.counts}")
+            raise ReferenceProfileError(
+                f"expected non-negative counts, some > 0, got {self.counts}"
+            )
         if any(b < a for a, b in zip(self.edges, self.edges[1:], strict=False)):
             raise ReferenceProfileError(f"expected sorted edges, got {self.edges}")
+        points, cdf, starts = _cut_points(self.edges, self.counts, self.quantiles)
+        object.__setattr__(self, "points", points)
+        object.__setattr__(self, "cdf", cdf)
+        object.__setattr__(self, "starts", starts)
 
     @property
     def total(self) -> int:
@@ -67,11 +95,19 @@ class NumericReference:
         edges, counts = histogram.get("edges") or [], histogram.get("counts") or []
         if not counts:
             raise ReferenceProfileError("expected a histogram with counts, got none")
-        std = feature.get("std")
-        return cls(tuple(map(float, edges)), tuple(map(int, counts)), _float_or_none(std))
+        levels: Mapping[str, float] = feature.get("quantiles") or {}
+        quantiles = tuple(sorted((float(level), float(v)) for level, v in levels.items()))
+        return cls(
+            tuple(map(float, edges)),
+            tuple(map(int, counts)),
+            _float_or_none(feature.get("std")),
+            quantiles,
+        )
 
     @classmethod
-    def from_samples(cls, values: Iterable[float], *, bins: int = 10) -> NumericReference:
+    def from_samples(
+        cls, values: Iterable[float], *, bins: int = 10, levels: Sequence[float] = QUANTILE_LEVELS
+    ) -> NumericReference:
         """Build the reference the profile would store for ``values`` (NaN/inf ignored)."""
         data = np.asarray(list(values), dtype=float)
         data = data[np.isfinite(data)]
@@ -82,7 +118,38 @@ class NumericReference:
             edges = np.repeat(edges, 2)
         index = np.clip(np.searchsorted(edges, data, side="right") - 1, 0, edges.size - 2)
         counts = np.bincount(index, minlength=edges.size - 1)
-        return cls(tuple(map(float, edges)), tuple(map(int, counts)), float(data.std()))
+        quantiles = (
+            tuple(zip(map(float, levels), map(float, np.quantile(data, levels)), strict=True))
+            if len(levels)
+            else ()
+        )
+        return cls(tuple(map(float, edges)), tuple(map(int, counts)), float(data.std()), quantiles)
+
+
+def _cut_points(
+    edges: tuple[float, ...], counts: tuple[int, ...], quantiles: tuple[tuple[float, float], ...]
+) -> tuple[tuple[float, ...], tuple[float, ...], tuple[int, ...]]:
+    """Edges and inner quantiles, the reference CDF at each, and where each bin starts."""
+    cumulative = [float(c) for c in np.concatenate([[0], np.cumsum(counts)]) / sum(counts)]
+    known = set(edges)
+    inner = sorted(
+        (v, level) for level, v in quantiles if edges[0] < v < edges[-1] and v not in known
+    )
+    points: list[float] = []
+    cdf: list[float] = []
+    starts: list[int] = []
+    k = 0
+    for i, edge in enumerate(edges):
+        while k < len(inner) and inner[k][0] < edge:  # a quantile inside bin i - 1
+            x, level = inner[k]
+            points.append(x)
+            cdf.append(max(min(level, cumulative[i]), cumulative[i - 1], cdf[-1]))
+            k += 1
+        if i < len(counts):
+            starts.append(len(points))
+        points.append(edge)
+        cdf.append(cumulative[i])
+    return tuple(points), tuple(cdf), tuple(starts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +169,9 @@ class CategoricalReference:
                 f"categories and {len(self.counts)} counts"
             )
         if sum(self.counts) + self.other <= 0 or min((*self.counts, self.other)) < 0:
-            raise ReferenceProfileError(f"expected non-negative counts, some > 0, got {self.counts}")
+            raise ReferenceProfileError(
+                f"expected non-negative counts, some > 0, got {self.counts}"
+            )
 
     @property
     def bins(self) -> tuple[str, ...]:

@@ -49,9 +49,14 @@ class DriftResult:
         if self.p_value is not None:
             labels["p_value"] = repr(self.p_value)
         return MetricPoint(
-            kind="drift", name=self.method, value=self.value, count=self.count,
-            window_start=self.window.start_ms, window_end=self.window.end_ms,
-            feature=self.feature, labels=labels,
+            kind="drift",
+            name=self.method,
+            value=self.value,
+            count=self.count,
+            window_start=self.window.start_ms,
+            window_end=self.window.end_ms,
+            feature=self.feature,
+            labels=labels,
         )
 
     def to_alert(self) -> Alert:
@@ -64,8 +69,12 @@ class DriftResult:
             value = self.value
         span = f"events [{self.window.first_event}, {self.window.end_event})"
         return Alert(
-            kind="drift", severity="warning", message=f"{self.feature}: {finding} over {span}",
-            feature=self.feature, value=value, threshold=self.threshold,
+            kind="drift",
+            severity="warning",
+            message=f"{self.feature}: {finding} over {span}",
+            feature=self.feature,
+            value=value,
+            threshold=self.threshold,
             at_event=self.window.end_event,
         )
 

@@ -9,7 +9,9 @@ from streams.kafka import KafkaConfig, Topics, consumer_config, producer_config
 
 def test_model_topic_set() -> None:
     names = [spec.name for spec in Topics("p").model_specs("iris", 2)]
-    assert names == [f"p.iris.{k}" for k in ("requests", "replies", "predictions", "feedback", "dlq")]
+    assert names == [
+        f"p.iris.{k}" for k in ("requests", "replies", "predictions", "feedback", "dlq")
+    ]
 
 
 def test_registry_topics_are_compacted_single_partition() -> None:

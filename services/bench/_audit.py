@@ -1,0 +1,81 @@
+"""What the process under test really did, read back after the clock stopped: who served
+each reply, and whether the shadow challenger scored or was skipped.
+
+A throughput figure means little if replies were errors or the challenger quietly
+stopped running under load; the report shows these counts next to the rates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable
+
+import orjson
+
+from schemas.codec import Codec, DecodeError
+from schemas.contracts import load_schema
+from services.bench._throughput import assigned_reader
+from streams.kafka import KafkaConfig
+
+__all__ = ["challenger_tally", "reply_tally"]
+
+
+def reply_tally(values: Iterable[bytes]) -> Counter[str]:
+    """Counts of ``served_by:<role>``, ``error:<code>`` and ``undecodable`` over Avro replies."""
+    codec = Codec(load_schema("reply"))
+    tally: Counter[str] = Counter()
+    for value in values:
+        try:
+            reply = codec.decode_avro(value)
+        except DecodeError:
+            tally["undecodable"] += 1
+            continue
+        tally[f"served_by:{reply['served_by']}"] += 1
+        if reply["error"] is not None:
+            tally[f"error:{reply['error']['code']}"] += 1
+    return tally
+
+
+def challenger_tally(
+    kafka: KafkaConfig, topic: str, expected: int, *, group: str, quiet: float = 5.0
+) -> Counter[str]:
+    """Challenger outcomes in the prediction log: ``scored``, ``failed:<code>``,
+    ``skipped:<reason>`` (``busy``, ``sampled_out``), ``none`` when no challenger ran.
+
+    Reads until ``expected`` records were seen or nothing arrived for ``quiet`` seconds.
+    """
+    tally: Counter[str] = Counter()
+    consumer = assigned_reader(kafka, topic, group)
+    try:
+        seen, last_arrival = 0, time.monotonic()
+        while seen < expected and time.monotonic() - last_arrival < quiet:
+            first = consumer.poll(0.2)
+            if first is None:
+                continue
+            for message in [first, *consumer.consume(10_000, 0)]:
+                if message.error() is None:
+                    tally[_challenger_outcome(message.value() or b"{}")] += 1
+                    seen += 1
+            last_arrival = time.monotonic()
+    finally:
+        consumer.close()
+    return tally
+
+
+def _challenger_outcome(value: bytes) -> str:
+    """One prediction-log record's challenger outcome as a tally key.
+
+    >>> _challenger_outcome(b'{"challenger": {"error": null, "skipped": "busy"}}')
+    'skipped:busy'
+    >>> _challenger_outcome(b'{"challenger": {"error": null, "skipped": null}}')
+    'scored'
+    """
+    challenger = orjson.loads(value).get("challenger")
+    if challenger is None:
+        return "none"
+    if challenger.get("skipped"):
+        return f"skipped:{challenger['skipped']}"
+    if challenger.get("error"):
+        return f"failed:{challenger['error']['code']}"
+    return "scored"

@@ -1,0 +1,101 @@
+"""The scorer under test: ``modelstream run scorer`` as a real subprocess, as in
+production, with the challenger on and transactions on.
+
+One process serves two phases, its RSS sampled every half second throughout:
+
+1. throughput: the requests were produced before it started; the clock runs from the
+   earliest reply's CreateTime to the N-th reply read back ``read_committed``;
+2. latency: open-loop requests at the offered rate on the same requests topic, replies
+   asked for on a topic of their own (``reply-to``).
+
+Then it is stopped with SIGTERM and the replies and prediction logs are audited.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.bench._audit import challenger_tally, reply_tally
+from services.bench._latency import LatencyResult, measure_latency
+from services.bench._progress import Display
+from services.bench._rss import RssSampler, RssSummary
+from services.bench._service import Service
+from services.bench._stack import MODEL, BenchStack
+from services.bench._throughput import ReadBack, assigned_reader, read_back
+
+__all__ = ["ScorerRun", "run_scorer_phases"]
+
+STOPPED = re.compile(r"scorer \S+ stopped: (\{.*\})")
+
+
+@dataclass(frozen=True)
+class ScorerRun:
+    """Everything measured on one scorer process."""
+
+    throughput: ReadBack
+    latency: LatencyResult
+    rss: RssSummary
+    replies: Counter[str]
+    challenger: Counter[str]
+    stats: dict[str, Any]
+    exit_code: int | None
+
+
+def run_scorer_phases(
+    stack: BenchStack, display: Display, *, events: int, latency_values: Sequence[bytes],
+    rate: float, warmup: float,
+) -> ScorerRun:  # fmt: skip
+    """Start the scorer, measure both phases, stop it (always), audit what it wrote."""
+    names, kafka = stack.names, stack.kafka
+    argv = stack.scorer_argv("--model", MODEL, "--instance", "bench")
+    service = Service("scorer", argv, stack.child_env(), stack.workdir / "scorer.log", b" ready: ")
+    reader = assigned_reader(kafka, names.replies, f"{names.prefix}.bench.replies-reader")
+    with contextlib.ExitStack() as cleanup:  # runs backwards: sampler, process, reader
+        cleanup.callback(reader.close)
+        cleanup.callback(service.stop)
+        with display.step("scorer subprocess ready"):
+            service.start(timeout=120)
+        sampler = RssSampler(service.pid)
+        sampler.start()
+        cleanup.callback(sampler.stop)
+        sampler.mark("ready")
+        with display.phase("scorer: throughput", events) as advance:
+            back = read_back(reader, events, _timeout(events), on_progress=advance,
+                             alive=service.check_alive)  # fmt: skip
+        sampler.mark("warm")
+        with display.phase(f"scorer: latency at {rate:,.0f} req/s", len(latency_values)) as step:
+            latency = measure_latency(
+                kafka, names.requests, names.latency_replies, latency_values, rate=rate,
+                warmup=warmup, group=f"{names.prefix}.bench.latency-reader", on_progress=step,
+            )  # fmt: skip
+        service.check_alive()
+        sampler.mark("end")
+    with display.step("auditing replies and prediction logs"):
+        replies = reply_tally(back.values)
+        challenger = challenger_tally(kafka, names.predictions, events + latency.sent,
+                                      group=f"{names.prefix}.bench.audit")  # fmt: skip
+    return ScorerRun(back, latency, sampler.summary(), replies, challenger,
+                     _stats(service), service.stop())  # fmt: skip
+
+
+def _timeout(events: int) -> float:
+    """Generous: a scorer ten times slower than the target still finishes."""
+    return 60.0 + events / 1_500
+
+
+def _stats(service: Service) -> dict[str, Any]:
+    """The counters the scorer logs when it stops (``replies``, ``logged``, ``batches``)."""
+    found = STOPPED.findall(service.log.read_text(errors="replace"))
+    if not found:
+        return {}
+    try:
+        stats = ast.literal_eval(found[-1])
+    except (ValueError, SyntaxError):
+        return {}
+    return dict(stats) if isinstance(stats, dict) else {}

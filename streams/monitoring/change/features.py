@@ -1,0 +1,96 @@
+"""Streaming change detection on every numeric feature's values, one detector each.
+
+Values are standardised with the reference mean and standard deviation (from the training
+profile) so one detector setting fits every feature; missing values are skipped. A
+detection names the feature and carries the monitor's event count. This complements the
+windowed drift statistics of :mod:`streams.monitoring.drift`: it reacts within a window
+to a mean shift, but sees only means.
+
+On 10 stable N(0, 1) features over 50,000 events, ADWIN (the default) raised no false
+detection; a 1 sd shift was caught within a few dozen events (see the test suite).
+
+Examples
+--------
+>>> import random
+>>> rng = random.Random(2)
+>>> monitor = FeatureChangeMonitor({"x": (0.0, 1.0), "y": (10.0, 2.0)})
+>>> found = []
+>>> for i in range(4000):
+...     found += monitor.update({"x": rng.gauss(0, 1), "y": rng.gauss(10 if i < 3000 else 12, 2)})
+>>> [(d.key, 3000 < d.at_event < 3200) for d in found]
+[('y', True)]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+from streams.monitoring.change.adwin import ADWINDetector
+from streams.monitoring.change.detection import ChangeDetector, Detection
+from streams.monitoring.errors import MonitorConfigError, ReferenceProfileError
+
+__all__ = ["FeatureChangeMonitor"]
+
+_NONE: Final[Sequence[Detection]] = ()
+
+
+class FeatureChangeMonitor:
+    """One change detector per feature, on values standardised by ``(mean, std)``."""
+
+    def __init__(
+        self,
+        scales: Mapping[str, tuple[float, float]],
+        detector: Callable[[], ChangeDetector] = ADWINDetector,
+    ) -> None:
+        if not scales:
+            raise MonitorConfigError("expected at least one feature, got none")
+        self._features = [
+            (name, mean, std if std > 0 else 1.0, detector())
+            for name, (mean, std) in scales.items()
+        ]
+        self.seen = 0
+
+    @classmethod
+    def from_profile(
+        cls,
+        profile: Mapping[str, Any],
+        *,
+        features: Sequence[str] | None = None,
+        detector: Callable[[], ChangeDetector] = ADWINDetector,
+    ) -> FeatureChangeMonitor:
+        """Scales from the profile's numeric means and standard deviations."""
+        numeric: Mapping[str, Any] = profile.get("numeric") or {}
+        names = (
+            list(features)
+            if features is not None
+            else [name for name, entry in numeric.items() if entry.get("mean") is not None]
+        )
+        scales = {}
+        for name in names:
+            entry = numeric.get(name) or {}
+            if entry.get("mean") is None or entry.get("std") is None:
+                raise ReferenceProfileError(f"expected mean and std for {name!r}, got none")
+            scales[name] = (float(entry["mean"]), float(entry["std"]))
+        return cls(scales, detector)
+
+    def update(self, row: Mapping[str, object]) -> Sequence[Detection]:
+        """Add one event; returns the detections it triggered (usually none)."""
+        self.seen += 1
+        found: Sequence[Detection] = _NONE
+        for name, mean, std, detector in self._features:
+            value = row.get(name)
+            if type(value) is not float and not isinstance(value, int):
+                continue
+            if not math.isfinite(value):
+                continue
+            detection = detector.update((value - mean) / std)
+            if detection is not None:
+                found = [
+                    *found,
+                    Detection(
+                        detection.detector, detection.level, self.seen, detection.estimate, name
+                    ),
+                ]
+        return found

@@ -1,0 +1,81 @@
+"""``modelstream bench`` end to end on the session broker: every number present, every
+request answered, nothing left running. Speed is not asserted: this machine is shared."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from services.bench import run_bench
+from services.settings import Settings
+from streams.kafka import KafkaConfig
+
+EVENTS, RATE = 3_000, 500.0
+
+
+def children_of(pid: int) -> list[str]:
+    """Command lines of the live processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        if fields.get("PPid", "").strip() == str(pid) and "Z" not in fields.get("State", ""):
+            found.append(cmdline)
+    return found
+
+
+def positive(value: Any) -> bool:
+    return isinstance(value, int | float) and value > 0
+
+
+def test_quick_bench_reports_every_measurement(kafka: KafkaConfig, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    screen = io.StringIO()
+    returned = run_bench(
+        Settings(kafka=kafka.bootstrap, topic_partitions=3), quick=True, events=EVENTS,
+        rate=RATE, json_path=out, console=Console(file=screen, width=160),
+    )  # fmt: skip
+    report = json.loads(out.read_text())
+    assert report == json.loads(json.dumps(returned))
+
+    for key in ("passthrough_eps", "passthrough_txn_eps", "scorer_eps", "faust_eps",
+                "scorer_rss_mb"):  # fmt: skip
+        assert positive(report[key]), (key, report[key])
+    assert (report["events"], report["offered_rps"]) == (EVENTS, RATE)
+    latency = report["latency_ms"]
+    assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
+    assert all(positive(v) for v in report["ratios"].values()), report["ratios"]
+    assert len(report["targets"]) == 5
+    for name, target in report["targets"].items():
+        assert set(target) >= {"target", "measured", "met"}, name
+        assert isinstance(target["met"], bool) and target["measured"] is not None, name
+
+    counts = report["counts"]
+    assert counts["passthrough"] == {"sent": EVENTS, "forwarded": EVENTS}
+    assert counts["passthrough_txn"] == {"sent": EVENTS, "forwarded": EVENTS}
+    scorer = counts["scorer"]
+    assert scorer["replies"] == scorer["unique"] == EVENTS  # every request, exactly once
+    assert scorer["served"] == {"served_by:champion": EVENTS}
+    lat = counts["latency"]
+    assert lat["sent"] == lat["replies"] == round(RATE * 5)
+    assert 0 < lat["measured"] <= lat["replies"]
+    assert sum(counts["challenger"].values()) == EVENTS + lat["sent"]
+    assert counts["challenger"].get("scored", 0) > 0
+    assert counts["faust"] == {"sent": EVENTS, "replies": EVENTS, "unique": EVENTS}
+    assert report["scorer_stats"].get("replies") == EVENTS + lat["sent"]
+
+    text = screen.getvalue()
+    assert "targets" in text and "scorer (champion + challenger, EOS)" in text
+    left = [cmd for cmd in children_of(os.getpid()) if "run scorer" in cmd or "faust_app" in cmd]
+    assert not left, f"the bench left processes running: {left}"

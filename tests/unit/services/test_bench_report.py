@@ -1,0 +1,110 @@
+"""Targets, ratios and the rendered report of ``modelstream bench``."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from services.bench import evaluate_targets, render
+from services.bench._report import ratio, write_json
+
+
+def report(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "events": 20_000,
+        "passthrough_eps": 40_000.0,
+        "passthrough_txn_eps": 30_000.0,
+        "scorer_eps": 21_000.0,
+        "faust_eps": 1_500.0,
+        "offered_rps": 2_000.0,
+        "latency_ms": {"p50": 3.0, "p95": 6.0, "p99": 9.0, "max": 20.0},
+        "latency_detail_ms": {
+            "due_to_reply_produced": {"p50": 1.0, "p99": 3.0},
+            "reply_produced_to_read": {"p50": 2.0, "p99": 6.0},
+        },
+        "rss_mb": {"start": 200.0, "warm": 220.0, "peak": 225.0, "end": 221.0},
+        "method": {"scorer": "subprocess; earliest reply CreateTime → N-th reply read"},
+        "notes": [],
+    }
+    base.update(changes)
+    base["targets"] = evaluate_targets(base)
+    return base
+
+
+def test_every_target_met() -> None:
+    targets = report()["targets"]
+    assert len(targets) == 5
+    assert all(t["met"] for t in targets.values()), targets
+
+
+@pytest.mark.parametrize(
+    ("changes", "missed"),
+    [
+        ({"scorer_eps": 19_000.0}, "scorer ≥ 50 % of passthrough"),
+        ({"scorer_eps": 14_000.0, "passthrough_eps": 20_000.0}, "scorer ≥ 15,000 events/s"),
+        ({"faust_eps": 8_000.0}, "scorer ≥ 3x faust"),
+        ({"latency_ms": {"p50": 3.0, "p95": 6.0, "p99": 10.5}}, "p99 ≤ 10 ms at 2,000 req/s"),
+        ({"rss_mb": {"warm": 220.0, "end": 236.0}}, "scorer RSS flat"),
+    ],
+)
+def test_each_miss_is_reported_as_missed(changes: dict[str, Any], missed: str) -> None:
+    targets = report(**changes)["targets"]
+    assert [name for name, t in targets.items() if not t["met"]] == [missed]
+
+
+def test_a_missing_number_is_a_miss_not_a_pass() -> None:
+    targets = report(faust_eps=0.0)["targets"]
+    assert targets["scorer ≥ 3x faust"] == {
+        "target": 3.0, "measured": None, "met": False, "op": ">=", "unit": "ratio",
+    }  # fmt: skip
+
+
+def test_latency_measured_at_another_rate_says_so() -> None:
+    names = list(report(offered_rps=500.0)["targets"])
+    assert "p99 ≤ 10 ms at 2,000 req/s (measured at 500 req/s)" in names
+
+
+def test_rss_may_grow_five_percent_of_warm() -> None:
+    assert report(rss_mb={"warm": 400.0, "end": 419.0})["targets"]["scorer RSS flat"]["met"]
+    assert not report(rss_mb={"warm": 400.0, "end": 421.0})["targets"]["scorer RSS flat"]["met"]
+
+
+def test_ratio_guards_against_zero_and_missing() -> None:
+    assert ratio(3.0, 2.0) == 1.5
+    assert ratio(3.0, 0.0) is None
+    assert ratio(None, 2.0) is None
+
+
+def rendered(data: dict[str, Any]) -> str:
+    out = io.StringIO()
+    render(data, Console(file=out, width=200, color_system=None))
+    return out.getvalue()
+
+
+def test_render_shows_numbers_verdicts_and_notes() -> None:
+    text = rendered(report(scorer_eps=9_000.0, notes=["faust answered 10 of 20"]))
+    assert "9,000 ev/s" in text
+    assert "40,000 ev/s" in text
+    assert "3.00 / 6.00 / 9.00 ms" in text
+    assert "200.00 / 220.00 / 225.00 / 221.00 MB" in text
+    assert text.count("MISSED") == 2  # 15k events/s and 50 % of passthrough
+    assert "note: faust answered 10 of 20" in text
+    assert "earliest reply CreateTime" in text
+
+
+def test_render_copes_with_missing_measurements() -> None:
+    text = rendered(report(faust_eps=None, latency_ms=None))
+    assert "— ev/s" in text
+    assert "MISSED" in text
+
+
+def test_write_json_round_trips(tmp_path: Path) -> None:
+    data = report()
+    path = tmp_path / "out" / "bench.json"
+    write_json(data, path)
+    assert json.loads(path.read_text()) == json.loads(json.dumps(data))
