@@ -30,7 +30,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBrok
     broker = LocalBroker(tmp_path_factory.mktemp("kafka"), libs, heap_mb=512)
     try:
         broker.start(timeout=120)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any start failure fails the session
         pytest.fail(f"the test broker did not start: {exc}", pytrace=False)
     yield broker
     broker.stop()

@@ -76,18 +76,32 @@ class Stack:
     registry: Registry
     tmp: Path
 
-    def add_model(self, name: str, champion: Any = None, challenger: Any = None,
-                  backup: Any = None) -> None:  # fmt: skip
+    def add_model(
+        self, name: str, champion: Any = None, challenger: Any = None, backup: Any = None
+    ) -> None:
         ensure_topics(make_admin(self.kafka), self.topics.model_specs(name, 3))
         train = labelled_rows(1500)
-        self.registry.register(name, champion or trained()[0], SCHEMA, task="classification",
-                               sensitive=["group"], role="champion")  # fmt: skip
+        self.registry.register(
+            name,
+            champion or trained()[0],
+            SCHEMA,
+            task="classification",
+            sensitive=["group"],
+            role="champion",
+        )
         if challenger is not None:
-            self.registry.register(name, challenger, SCHEMA, task="classification",
-                                   sensitive=["group"], role="challenger")  # fmt: skip
+            self.registry.register(
+                name,
+                challenger,
+                SCHEMA,
+                task="classification",
+                sensitive=["group"],
+                role="challenger",
+            )
         if backup is not None:
-            self.registry.register(name, backup, SCHEMA, task="classification",
-                                   sensitive=["group"], role="backup")  # fmt: skip
+            self.registry.register(
+                name, backup, SCHEMA, task="classification", sensitive=["group"], role="backup"
+            )
         del train
 
 
@@ -120,8 +134,10 @@ class ScorerProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [MODELSTREAM, "run", "scorer", "--instance", self.instance, *self.args],
-                stdout=out, stderr=subprocess.STDOUT, env=env,
-            )  # fmt: skip
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if b" ready: " in self.log.read_bytes()[offset:]:
@@ -154,9 +170,15 @@ class ScorerProcess:
 
 
 def send(
-    kafka: KafkaConfig, topic: str, rows: Iterable[dict[str, Any]], *, start: int = 0,
-    json_every: int = 3, headers: list[tuple[str, bytes]] | None = None, prefix: str = "r",
-) -> int:  # fmt: skip
+    kafka: KafkaConfig,
+    topic: str,
+    rows: Iterable[dict[str, Any]],
+    *,
+    start: int = 0,
+    json_every: int = 3,
+    headers: list[tuple[str, bytes]] | None = None,
+    prefix: str = "r",
+) -> int:
     """Produce requests keyed ``{prefix}{i}``; every ``json_every``-th one as JSON."""
     codec = Codec(SCHEMA)
     producer = make_producer(kafka)
@@ -194,8 +216,9 @@ def reader(kafka: KafkaConfig, topics: list[str], group: str) -> Consumer:
     return consumer
 
 
-def collect(consumer: Consumer, expected: int, timeout: float = 60.0,
-            quiet: float = 1.5) -> list[Received]:  # fmt: skip
+def collect(
+    consumer: Consumer, expected: int, timeout: float = 60.0, quiet: float = 1.5
+) -> list[Received]:
     """Read until ``expected`` messages arrived (or timeout), then ``quiet`` seconds more
     to catch duplicates."""
     got: list[Received] = []
@@ -211,8 +234,13 @@ def collect(consumer: Consumer, expected: int, timeout: float = 60.0,
 def _take(consumer: Consumer, timeout: float) -> Iterator[Received]:
     for m in consumer.consume(2000, timeout):
         if m.error() is None:
-            yield Received(m.topic() or "", m.key(), m.value() or b"",
-                           dict(m.headers() or []), m.timestamp()[1])  # fmt: skip
+            yield Received(
+                m.topic() or "",
+                m.key(),
+                m.value() or b"",
+                dict(m.headers() or []),
+                m.timestamp()[1],
+            )
 
 
 def decode_reply(message: Received) -> dict[str, Any]:

@@ -90,8 +90,13 @@ def test_challenger_failures_never_touch_the_reply(
         latencies: dict[str, list[float]] = {"m": [], "ref": []}
         for second in range(4):  # a steady 500 req/s per model
             for model in ("m", "ref"):
-                send(stack.kafka, stack.topics.requests(model), rows(500, seed=second),
-                     start=second * 500, json_every=1)  # fmt: skip
+                send(
+                    stack.kafka,
+                    stack.topics.requests(model),
+                    rows(500, seed=second),
+                    start=second * 500,
+                    json_every=1,
+                )
             time.sleep(0.5)
         got = collect(consumer, 4_000)
         logs = [m.json() for m in collect(log, 2_000)]
@@ -130,32 +135,51 @@ def test_bad_input_goes_to_the_dlq_with_reason(stack: Stack, unique: Callable[[s
         "garbage": (b"\x00\xffnot a request", b"application/octet-stream"),
         "truncated": (Codec(SCHEMA).encode_avro(good)[:-3], b"application/avro"),
         "unknown_fingerprint": (other.encode_avro({"a": 1}), b"application/avro"),
-        "missing_field": (orjson.dumps({k: v for k, v in good.items() if k != "x3"}), b"application/json"),
+        "missing_field": (
+            orjson.dumps({k: v for k, v in good.items() if k != "x3"}),
+            b"application/json",
+        ),
         "wrong_type": (orjson.dumps(good | {"x1": "abc"}), b"application/json"),
         "unknown_field": (orjson.dumps(good | {"zz": 1.0}), b"application/json"),
         "not_finite": (b'{"x0": NaN}', b"application/json"),
         "not_finite_avro": (_avro_with_nan(good), b"application/avro"),
         "oversize": (b"{" + b" " * 2_000_000 + b"}", b"application/json"),
-    }  # fmt: skip
+    }
     expected_reason = {
-        "garbage": {"unsupported_content_type"}, "truncated": {"truncated"},
-        "unknown_fingerprint": {"unknown_fingerprint"}, "missing_field": {"missing_field"},
-        "wrong_type": {"wrong_type"}, "unknown_field": {"unknown_field"},
-        "not_finite": {"not_finite", "malformed"}, "oversize": {"oversize"},
+        "garbage": {"unsupported_content_type"},
+        "truncated": {"truncated"},
+        "unknown_fingerprint": {"unknown_fingerprint"},
+        "missing_field": {"missing_field"},
+        "wrong_type": {"wrong_type"},
+        "unknown_field": {"unknown_field"},
+        "not_finite": {"not_finite", "malformed"},
+        "oversize": {"oversize"},
         "not_finite_avro": {"not_finite"},
-    }  # fmt: skip
+    }
     from streams.kafka import make_producer
 
     producer = make_producer(stack.kafka, message_max_bytes=8_000_000)
     for name, (value, ctype) in cases.items():
-        producer.produce(stack.topics.requests("m"), value, name.encode(),
-                         headers=[("content-type", ctype), ("client-id", b"tester")])  # fmt: skip
-    producer.produce(stack.topics.requests("ghost"), orjson.dumps(good), b"ghost",
-                     headers=[("content-type", b"application/json")])  # fmt: skip
+        producer.produce(
+            stack.topics.requests("m"),
+            value,
+            name.encode(),
+            headers=[("content-type", ctype), ("client-id", b"tester")],
+        )
+    producer.produce(
+        stack.topics.requests("ghost"),
+        orjson.dumps(good),
+        b"ghost",
+        headers=[("content-type", b"application/json")],
+    )
     assert producer.flush(30) == 0
     send(stack.kafka, stack.topics.requests("m"), rows(100, seed=9))
-    topics = [stack.topics.replies("m"), stack.topics.dlq("m"), stack.topics.dlq("ghost"),
-              stack.topics.replies("ghost")]  # fmt: skip
+    topics = [
+        stack.topics.replies("m"),
+        stack.topics.dlq("m"),
+        stack.topics.dlq("ghost"),
+        stack.topics.replies("ghost"),
+    ]
     consumer = reader(stack.kafka, topics, unique("g"))
     with ScorerProcess(stack):
         got = collect(consumer, 100 + len(cases) + 1)
@@ -196,8 +220,13 @@ def test_promotion_under_load_loses_nothing(stack: Stack, unique: Callable[[str]
     total, promoted_at = 0, 0.0
     with ScorerProcess(stack):
         for tick in range(30):  # ~1,000 req/s for 3 s, promotion half-way
-            total += send(stack.kafka, stack.topics.requests("m"), rows(100, seed=tick),
-                          start=tick * 100, json_every=1)  # fmt: skip
+            total += send(
+                stack.kafka,
+                stack.topics.requests("m"),
+                rows(100, seed=tick),
+                start=tick * 100,
+                json_every=1,
+            )
             if tick == 15:
                 stack.registry.promote("m", 2, reason="challenger wins")
                 promoted_at = time.time() * 1e3

@@ -38,8 +38,9 @@ def produce_all(kafka: KafkaConfig, topics: Topics, n: int, start: int = 0) -> N
     producer = make_producer(kafka)
     json_ct = [("content-type", b"application/json")]
     for i in range(start, start + n):
-        producer.produce(topics.predictions("m"), orjson.dumps(prediction(i)), f"r{i}".encode(),
-                         headers=json_ct)  # fmt: skip
+        producer.produce(
+            topics.predictions("m"), orjson.dumps(prediction(i)), f"r{i}".encode(), headers=json_ct
+        )
         if i % 2 == 0:
             fb = sample_record("feedback") | {"request_id": f"r{i}", "model": "m", "label": "True"}
             producer.produce(topics.feedback("m"), codec_for("feedback").encode_avro(fb))
@@ -48,9 +49,16 @@ def produce_all(kafka: KafkaConfig, topics: Topics, n: int, start: int = 0) -> N
             producer.produce(topics.metrics, codec_for("metric").encode_avro(metric))
             alert = sample_record("alert") | {"model": "m", "message": f"a{i}"}
             producer.produce(topics.alerts, codec_for("alert").encode_avro(alert))
-            producer.produce(topics.dlq("m"), b"\x00raw" + str(i).encode(), f"d{i}".encode(),
-                             headers=[("ms-reason", b"malformed"), ("ms-model", b"m"),
-                                      ("ms-request-id", f"d{i}".encode())])  # fmt: skip
+            producer.produce(
+                topics.dlq("m"),
+                b"\x00raw" + str(i).encode(),
+                f"d{i}".encode(),
+                headers=[
+                    ("ms-reason", b"malformed"),
+                    ("ms-model", b"m"),
+                    ("ms-request-id", f"d{i}".encode()),
+                ],
+            )
         if i % 2000 == 0:
             producer.poll(0)
     event = sample_record("model_event") | {"model": "m"}
@@ -71,10 +79,13 @@ def messages_in(kafka: KafkaConfig, topic: str) -> int:
 
 
 EXPECTED_TABLES = {
-    "predictions": lambda t: t.predictions("m"), "feedback": lambda t: t.feedback("m"),
-    "metrics": lambda t: t.metrics, "alerts": lambda t: t.alerts, "dlq": lambda t: t.dlq("m"),
+    "predictions": lambda t: t.predictions("m"),
+    "feedback": lambda t: t.feedback("m"),
+    "metrics": lambda t: t.metrics,
+    "alerts": lambda t: t.alerts,
+    "dlq": lambda t: t.dlq("m"),
     "model_events": lambda t: t.model_events,
-}  # fmt: skip
+}
 
 
 @pytest.fixture
@@ -105,9 +116,8 @@ def test_every_topic_lands_in_its_table(
     sink.close()
     assert counts(warehouse) == expected
     one = warehouse.query(
-        "SELECT features['x'], champion_version, served_by FROM predictions "
-        "WHERE request_id = 'r7'"
-    ).rows  # fmt: skip
+        "SELECT features['x'], champion_version, served_by FROM predictions WHERE request_id = 'r7'"
+    ).rows
     assert len(one) == 1
     dlq = warehouse.query("SELECT payload, reason FROM dlq WHERE request_id = 'd10'").rows
     assert dlq == [("\x00raw10", "malformed")] or dlq[0][1] == "malformed"
@@ -152,18 +162,28 @@ def test_clickhouse_outage_of_ten_seconds_loses_nothing(
 
 def sink_process(tmp: Path, kafka: KafkaConfig, topics: Topics) -> subprocess.Popen[bytes]:
     env = os.environ | {
-        "MODELSTREAM_KAFKA": kafka.bootstrap, "MODELSTREAM_TOPIC_PREFIX": topics.prefix,
+        "MODELSTREAM_KAFKA": kafka.bootstrap,
+        "MODELSTREAM_TOPIC_PREFIX": topics.prefix,
         "MODELSTREAM_DATA_DIR": str(tmp / "data"),
-    }  # fmt: skip
+    }
     log = (tmp / "sink.log").open("ab")
-    return subprocess.Popen([MODELSTREAM, "run", "sink", "--max-rows", "300", "--max-age-ms", "100"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
+    return subprocess.Popen(
+        [MODELSTREAM, "run", "sink", "--max-rows", "300", "--max-age-ms", "100"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
 
 
 def sql(tmp: Path, query: str) -> list[dict[str, Any]]:
     env = os.environ | {"MODELSTREAM_DATA_DIR": str(tmp / "data")}
-    done = subprocess.run([MODELSTREAM, "sql", query, "--output", "json"], env=env,
-                          capture_output=True, timeout=120, check=False)  # fmt: skip
+    done = subprocess.run(
+        [MODELSTREAM, "sql", query, "--output", "json"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr.decode()
     return list(orjson.loads(done.stdout))
 
