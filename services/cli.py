@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.bench import BenchError
 from services.localstack import LocalStackError
 from services.registry.cli import models_app
 from services.runtime import kafka_config, local_broker, topics
@@ -54,7 +55,7 @@ def _friendly_errors() -> Iterator[None]:
     """Known failures become one readable line and exit code 1, not a traceback."""
     try:
         yield
-    except (LocalStackError, KafkaSetupError, WarehouseError, ValueError) as exc:
+    except (LocalStackError, KafkaSetupError, WarehouseError, BenchError, ValueError) as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(1) from exc
 
@@ -272,3 +273,36 @@ def _print_result(columns: list[str], rows: list[list[object]], output: str) -> 
         table.add_row(*("" if v is None else str(v) for v in row))
     console.print(table)
     console.print(f"[dim]{len(rows)} row(s)[/]")
+
+
+@app.command("bench")
+def bench_cmd(
+    quick: Annotated[bool, typer.Option("--quick", help="Keep the run under 2 minutes")] = False,
+    events: Annotated[int | None, typer.Option(help="Requests per throughput phase")] = None,
+    rate: Annotated[float, typer.Option(help="Offered load of the latency phase, req/s")] = 2_000.0,
+    json: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON")] = None,
+) -> None:
+    """Measure the scorer against a raw passthrough and a faust agent, in one run."""
+    from services.bench import run_bench
+
+    with _friendly_errors():
+        run_bench(
+            _settings(), quick=quick, events=events, rate=rate, json_path=json, console=console
+        )
+
+
+@run_app.command("monitor")
+def run_monitor_cmd(
+    instance: Annotated[str, typer.Option(help="Stable instance id (transactional id)")] = "0",
+    interval_ms: Annotated[float, typer.Option(help="Longest time between commits")] = 1000.0,
+    log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
+) -> None:
+    """Drift, concept drift, performance, fairness, anomalies and ops → metrics and alerts."""
+    from services.monitor import run_monitor
+    from streams.monitoring.stream import MonitorConfig
+
+    _logging(log_level)
+    settings = _settings()
+    config = MonitorConfig(topics(settings), instance_id=instance, max_interval=interval_ms / 1e3)
+    with _friendly_errors():
+        run_monitor(kafka_config(settings, client_id=f"monitor-{instance}"), config)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 
@@ -18,7 +19,7 @@ from schemas.contracts import load_schema
 from services.bench._throughput import assigned_reader
 from streams.kafka import KafkaConfig
 
-__all__ = ["challenger_tally", "reply_tally"]
+__all__ = ["log_tally", "reply_tally"]
 
 
 def reply_tally(values: Iterable[bytes]) -> Counter[str]:
@@ -37,11 +38,11 @@ def reply_tally(values: Iterable[bytes]) -> Counter[str]:
     return tally
 
 
-def challenger_tally(
+def log_tally(
     kafka: KafkaConfig, topic: str, expected: int, *, group: str, quiet: float = 5.0
 ) -> Counter[str]:
-    """Challenger outcomes in the prediction log: ``scored``, ``failed:<code>``,
-    ``skipped:<reason>`` (``busy``, ``sampled_out``), ``none`` when no challenger ran.
+    """Counts over the prediction log: ``served_by:<role>`` and the challenger's outcome,
+    ``challenger:scored``, ``challenger:failed:<code>``, ``challenger:skipped:<reason>``.
 
     Reads until ``expected`` records were seen or nothing arrived for ``quiet`` seconds.
     """
@@ -55,7 +56,9 @@ def challenger_tally(
                 continue
             for message in [first, *consumer.consume(10_000, 0)]:
                 if message.error() is None:
-                    tally[_challenger_outcome(message.value() or b"{}")] += 1
+                    record = orjson.loads(message.value() or b"{}")
+                    tally[f"served_by:{record.get('served_by')}"] += 1
+                    tally[f"challenger:{_challenger_outcome(record)}"] += 1
                     seen += 1
             last_arrival = time.monotonic()
     finally:
@@ -63,15 +66,17 @@ def challenger_tally(
     return tally
 
 
-def _challenger_outcome(value: bytes) -> str:
-    """One prediction-log record's challenger outcome as a tally key.
+def _challenger_outcome(record: dict[str, Any]) -> str:
+    """One prediction-log record's challenger outcome.
 
-    >>> _challenger_outcome(b'{"challenger": {"error": null, "skipped": "busy"}}')
+    >>> _challenger_outcome({"challenger": {"error": None, "skipped": "busy"}})
     'skipped:busy'
-    >>> _challenger_outcome(b'{"challenger": {"error": null, "skipped": null}}')
+    >>> _challenger_outcome({"challenger": {"error": {"code": "timeout"}, "skipped": None}})
+    'failed:timeout'
+    >>> _challenger_outcome({"challenger": {"error": None, "skipped": None}})
     'scored'
     """
-    challenger = orjson.loads(value).get("challenger")
+    challenger = record.get("challenger")
     if challenger is None:
         return "none"
     if challenger.get("skipped"):

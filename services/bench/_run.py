@@ -6,6 +6,7 @@ import contextlib
 import os
 import platform
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,9 +224,19 @@ def _counts(config: BenchConfig, m: Measured) -> dict[str, Any]:
                    "unique": scorer.throughput.unique, "served": dict(scorer.replies)},
         "latency": {"sent": latency.sent, "replies": latency.replies,
                     "measured": latency.summary.count},
-        "challenger": dict(scorer.challenger),
+        "logged": _prefixed(scorer.logged, "served_by:"),
+        "challenger": _prefixed(scorer.logged, "challenger:"),
         "faust": faust,
     }  # fmt: skip
+
+
+def _prefixed(tally: Counter[str], prefix: str) -> dict[str, int]:
+    """The entries of ``tally`` under ``prefix``, without it.
+
+    >>> _prefixed(Counter({"challenger:scored": 3, "served_by:champion": 3}), "challenger:")
+    {'scored': 3}
+    """
+    return {key[len(prefix) :]: n for key, n in tally.items() if key.startswith(prefix)}
 
 
 def _notes(config: BenchConfig, m: Measured, load_before: float) -> list[str]:
@@ -246,11 +257,14 @@ def _scorer_notes(n: int, scorer: ScorerRun) -> list[str]:
     notes = []
     if scorer.throughput.unique < n:
         notes.append(f"the scorer answered only {scorer.throughput.unique:,} of {n:,} requests")
-    if scorer.replies.get("served_by:champion", 0) < scorer.throughput.received:
-        notes.append(f"not every reply came from the champion: {dict(scorer.replies)}")
-    total, scored = sum(scorer.challenger.values()), scorer.challenger.get("scored", 0)
+    served = _prefixed(scorer.logged, "served_by:")
+    if served.get("champion", 0) < sum(served.values()):
+        notes.append(f"not every request was answered by the champion (both phases): {served} "
+                     f"(throughput-phase replies: {dict(scorer.replies)})")  # fmt: skip
+    challenger = _prefixed(scorer.logged, "challenger:")
+    total, scored = sum(challenger.values()), challenger.get("scored", 0)
     if total and scored < total:
-        rest = {k: v for k, v in scorer.challenger.items() if k != "scored"}
+        rest = {k: v for k, v in challenger.items() if k != "scored"}
         notes.append(f"the challenger scored {scored:,} of {total:,} logged requests "
                      f"({100 * scored / total:.1f} %); the rest: {rest}")  # fmt: skip
     latency = scorer.latency

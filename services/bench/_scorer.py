@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.bench._audit import challenger_tally, reply_tally
+from services.bench._audit import log_tally, reply_tally
 from services.bench._latency import LatencyResult, measure_latency
 from services.bench._progress import Display
 from services.bench._rss import RssSampler, RssSummary
@@ -42,7 +42,7 @@ class ScorerRun:
     latency: LatencyResult
     rss: RssSummary
     replies: Counter[str]
-    challenger: Counter[str]
+    logged: Counter[str]  # served_by and challenger outcomes over both phases
     stats: dict[str, Any]
     exit_code: int | None
 
@@ -78,9 +78,9 @@ def run_scorer_phases(
         sampler.mark("end")
     with display.step("auditing replies and prediction logs"):
         replies = reply_tally(back.values)
-        challenger = challenger_tally(kafka, names.predictions, events + latency.sent,
-                                      group=f"{names.prefix}.bench.audit")  # fmt: skip
-    return ScorerRun(back, latency, sampler.summary(), replies, challenger,
+        logged = log_tally(kafka, names.predictions, events + latency.sent,
+                           group=f"{names.prefix}.bench.audit")  # fmt: skip
+    return ScorerRun(back, latency, sampler.summary(), replies, logged,
                      _stats(service), service.stop())  # fmt: skip
 
 

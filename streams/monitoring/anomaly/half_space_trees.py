@@ -1,7 +1,8 @@
 """Anomaly scores of a model's inputs with River's Half-Space Trees, sampled, per window.
 
 :class:`river.anomaly.HalfSpaceTrees` scores how isolated a point is among recent inputs
-(0 normal, 1 anomalous) and keeps learning, so it follows slow change. Scoring and
+(0 normal, 1 anomalous) and keeps learning, so it follows slow change -- and a new regime
+stops looking anomalous once the trees have learned it (a few ``window_size`` events). Scoring and
 learning one event costs ~22-55 us, so only every ``sample_every``-th event is scored
 (default 10: a few us per event on average). The trees need ``window_size`` learned
 events before their scores mean anything; until then nothing is counted.

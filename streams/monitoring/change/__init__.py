@@ -27,10 +27,11 @@ from streams.monitoring.change.adwin import ADWINDetector
 from streams.monitoring.change.concept import ConceptDriftMonitor
 from streams.monitoring.change.ddm import DDMDetector
 from streams.monitoring.change.detection import ChangeDetector, Detection, Level
-from streams.monitoring.change.features import FeatureChangeMonitor
+from streams.monitoring.change.features import FEATURE_DELTA, FeatureChangeMonitor
 from streams.monitoring.change.page_hinkley import Z_THRESHOLD, PageHinkleyDetector
 
 __all__ = [
+    "FEATURE_DELTA",
     "Z_THRESHOLD",
     "ADWINDetector",
     "ChangeDetector",

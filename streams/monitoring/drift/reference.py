@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from bisect import bisect_right
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Final
 
 import numpy as np
@@ -76,7 +76,7 @@ class NumericReference:
             raise ReferenceProfileError(
                 f"expected non-negative counts, some > 0, got {self.counts}"
             )
-        if any(b < a for a, b in zip(self.edges, self.edges[1:], strict=False)):
+        if any(b < a for a, b in pairwise(self.edges)):
             raise ReferenceProfileError(f"expected sorted edges, got {self.edges}")
         points, cdf, starts = _cut_points(self.edges, self.counts, self.quantiles)
         object.__setattr__(self, "points", points)

@@ -62,7 +62,8 @@ class DriftResult:
     def to_alert(self) -> Alert:
         """A ``warning`` alert, fired at the window's last event."""
         if self.p_value is not None:
-            finding = f"p-value {self.p_value:.3g} < {self.threshold:.3g} ({self.method} {self.value:.4g})"
+            test = f"({self.method} {self.value:.4g})"
+            finding = f"p-value {self.p_value:.3g} < {self.threshold:.3g} {test}"
             value = self.p_value
         else:
             finding = f"{self.method} {self.value:.4g} > {self.threshold:.4g}"

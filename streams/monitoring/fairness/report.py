@@ -117,14 +117,14 @@ class FairnessReport:
                 continue
             ratio = name.endswith("_ratio")
             if (value < limit) if ratio else (value > limit):
-                sign = "<" if ratio else ">"
+                finding = f"{name} {value:.4g} {'<' if ratio else '>'} {limit:.4g}"
                 alerts.append(
                     Alert(
                         kind="fairness",
                         severity="warning",
                         value=value,
                         threshold=limit,
-                        message=f"{self.attribute}: {name} {value:.4g} {sign} {limit:.4g} over {span}",
+                        message=f"{self.attribute}: {finding} over {span}",
                         at_event=self.window.end_event,
                     )
                 )

@@ -55,6 +55,7 @@ CATEGORIES = CategoricalReference(("a", "b"), (10, 5))
 class Case:
     make: Callable[[], Any]
     step: Callable[[Any, int, random.Random], Any]
+    n: int = 60
 
 
 def _row(i: int, rng: random.Random) -> dict[str, Any]:
@@ -72,9 +73,7 @@ CASES: dict[str, Case] = {
     "CategoryWindow": Case(
         lambda: CategoryWindow(CATEGORIES), lambda e, i, rng: e.add(_row(i, rng)["c"])
     ),
-    "ADWINDetector": Case(
-        lambda: ADWINDetector(clock=1), lambda e, i, rng: e.update(float(i > 12))
-    ),
+    "ADWINDetector": Case(ADWINDetector, lambda e, i, rng: e.update(float(i > 50)), n=150),
     "PageHinkleyDetector": Case(
         lambda: PageHinkleyDetector(threshold=5.0, min_instances=5),
         lambda e, i, rng: e.update(float(i > 30) * 3),
@@ -169,13 +168,11 @@ CASES: dict[str, Case] = {
 }
 
 
-def _run(
-    case: Case, n: int = 60, seed: int = 0, pickle_at: int | None = None
-) -> tuple[Any, list[Any]]:
+def _run(case: Case, seed: int = 0, pickle_at: int | None = None) -> tuple[Any, list[Any]]:
     rng = random.Random(seed)
     estimator = case.make()
     outputs = []
-    for i in range(n):
+    for i in range(case.n):
         if i == pickle_at:
             estimator = pickle.loads(pickle.dumps(estimator))
         outputs.append(case.step(estimator, i, rng))

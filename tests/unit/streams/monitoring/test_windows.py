@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -32,7 +34,7 @@ def test_count_windows_partition_the_stream(size: int, stamps: list[int]) -> Non
     assert [w.index for w in windows] == list(range(len(windows)))
     assert sum(w.count for w in windows) == len(stamps)
     assert all(w.count == size for w in windows[:-1])
-    assert all(a.end_event == b.first_event for a, b in zip(windows, windows[1:], strict=False))
+    assert all(a.end_event == b.first_event for a, b in pairwise(windows))
     for w in windows:
         chunk = stamps[w.first_event : w.end_event]
         assert (w.start_ms, w.end_ms) == (min(chunk), max(chunk) + 1)

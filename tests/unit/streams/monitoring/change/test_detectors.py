@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -53,9 +54,9 @@ def test_ddm_warns_before_it_drifts_and_warns_once_per_episode() -> None:
     # DDM raises false drifts on stable streams now and then (see ddm.py): look after 3000
     drifts = [d for d in found if d.level == "drift" and d.at_event > 3000]
     assert drifts and drifts[0].at_event < 3500
-    warnings = [d for d in found if d.level == "warning" and 3000 < d.at_event]
+    warnings = [d for d in found if d.level == "warning" and d.at_event > 3000]
     assert warnings and warnings[0].at_event < drifts[0].at_event
-    assert all(b.at_event - a.at_event >= 100 for a, b in zip(warnings, warnings[1:], strict=False))
+    assert all(b.at_event - a.at_event >= 100 for a, b in pairwise(warnings))
 
 
 def test_detection_to_alert() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -54,7 +55,7 @@ def test_cut_points_add_inner_quantiles_with_their_levels() -> None:
     assert reference.points == (0.0, 1.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 100.0)
     assert reference.cdf[1:4] == (0.01, 0.05, 0.1)
     assert reference.starts == (0, 4, 5, 6)
-    assert all(b >= a for a, b in zip(reference.cdf, reference.cdf[1:], strict=False))
+    assert all(b >= a for a, b in pairwise(reference.cdf))
 
 
 def test_categories_follow_the_profile(normal_profile: dict[str, Any]) -> None:
