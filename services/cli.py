@@ -184,8 +184,8 @@ def run_scorer_cmd(
     max_batch: Annotated[int, typer.Option(help="Most requests per transaction")] = 500,
     max_wait_ms: Annotated[float, typer.Option(help="Longest wait for a first request")] = 50.0,
     champion_deadline_ms: Annotated[
-        float, typer.Option(help="Champion deadline per batch")
-    ] = 200.0,
+        float, typer.Option(help="Champion deadline per batch; then the backup answers")
+    ] = 1000.0,
     challenger_grace_ms: Annotated[float, typer.Option(help="Extra wait for the challenger")] = 2.0,
     log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
 ) -> None:

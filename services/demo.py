@@ -29,7 +29,7 @@ from rich.table import Table
 from schemas.codec import Codec
 from schemas.contracts import codec_for
 from services.registry import Registry
-from services.runtime import kafka_config, local_broker, topics
+from services.runtime import kafka_config, local_broker
 from services.settings import Settings
 from services.sink import Sink, SinkConfig
 from services.synthetic import (
@@ -53,9 +53,11 @@ from streams.kafka import (
 __all__ = ["DemoResult", "run_demo"]
 
 MODEL = "churn"
+DRIFT_FEATURE = "x3"
 LOOK_FURTHER = (
-    f"SELECT served_by, count(), avg(latency_ms) FROM predictions WHERE model='{MODEL}' "
-    "GROUP BY served_by",
+    "SELECT * FROM champion_vs_challenger WHERE model='churn' ORDER BY hour",
+    "SELECT feature, method, window_end, value FROM drift_by_feature "
+    "WHERE model='churn' AND drifted ORDER BY window_end",
     f"SELECT reason, count() FROM dlq WHERE model='{MODEL}' GROUP BY reason",
     "SELECT ts, model, version, action, actor FROM model_events ORDER BY ts DESC LIMIT 10",
 )
@@ -75,6 +77,9 @@ class DemoResult:
     challenger_agreement: float | None = None
     labels_sent: int = 0
     warehouse: dict[str, int] = field(default_factory=dict)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    performance: dict[str, dict[str, float]] = field(default_factory=dict)
+    fairness: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +92,10 @@ class DemoResult:
             "challenger_agreement": self.challenger_agreement,
             "labels_sent": self.labels_sent,
             "warehouse_rows": self.warehouse,
+            "drift": {"feature": DRIFT_FEATURE, "at_event": self.events // 2},
+            "alerts": self.alerts,
+            "performance": self.performance,
+            "fairness": self.fairness,
         }
 
 
@@ -119,7 +128,9 @@ def _run(
     settings: Settings, events: int, rate: float, console: Console, json_path: Path | None
 ) -> DemoResult:
     kafka = kafka_config(settings, client_id="demo")
-    names = topics(settings)
+    run = uuid.uuid4().hex[:8]
+    # each demo run has its own topics, so its monitor counts events from 0
+    names = Topics(f"{settings.topic_prefix}-demo-{run}", settings.topic_replication)
     ensure_topics(
         make_admin(kafka),
         names.global_specs(settings.topic_partitions)
@@ -130,23 +141,34 @@ def _run(
         console.print(
             f"[bold]warehouse[/]  {settings.clickhouse_dsn} ({len(applied)} migrations applied)"
         )
-        versions = _register(kafka, names, console)
+        _register(kafka, names, console)
+        started_ms = int(time.time() * 1e3) - 1_000
         sink_stop = threading.Event()
         sink = Sink(kafka, SinkConfig(names, max_rows=5_000, max_age=0.5), warehouse)
         sink_thread = threading.Thread(target=sink.run, args=(sink_stop,), daemon=True)
         sink_thread.start()
-        scorer = _start_scorer(settings, kafka, names)
+        scorer = _start(
+            settings,
+            kafka,
+            names,
+            ["run", "scorer", "--model", MODEL, "--instance", "demo"],
+            "scorer",
+        )
+        monitor = _start(
+            settings, kafka, names, ["run", "monitor", "--instance", "demo"], "monitor"
+        )
         try:
-            result = _stream(kafka, names, events, rate, console)
+            result = _stream(kafka, names, run, events, rate, console)
+            result.labels_sent = _send_labels(kafka, names, result)
+            _wait_monitored(warehouse, result, started_ms, console)
         finally:
-            scorer.terminate()
-            scorer.wait(30)
-        result.labels_sent = _send_labels(kafka, names, result)
-        _wait_landed(warehouse, result, console)
+            for proc in (scorer, monitor):
+                proc.terminate()
+                proc.wait(30)
         sink_stop.set()
         sink_thread.join(30)
         sink.close()
-        _summarise(warehouse, result, versions)
+        _summarise(warehouse, result, started_ms)
     _report(result, console)
     if json_path is not None:
         json_path.write_text(orjson.dumps(result.as_json(), option=orjson.OPT_INDENT_2).decode())
@@ -154,8 +176,17 @@ def _run(
     return result
 
 
+def demo_rows(events: int) -> list[dict[str, Any]]:
+    """The demo's requests: the second half has x3 shifted by +1 sd (the injected drift);
+    group ``b`` has lower x0, so the model selects it less often (a fairness gap)."""
+    half = events // 2
+    return list(feature_rows(half, seed=99, group_effect=0.7)) + list(
+        feature_rows(events - half, seed=100, shift={DRIFT_FEATURE: 1.0}, group_effect=0.7)
+    )
+
+
 def _register(kafka: KafkaConfig, names: Topics, console: Console) -> tuple[int, int]:
-    train = labelled_rows(3_000, seed=21)
+    train = labelled_rows(3_000, seed=21, group_effect=0.7)
     reference = pd.DataFrame([row for row, _ in train])
     schema = input_schema()
     with Registry(kafka, names, actor="demo") as registry:
@@ -186,8 +217,12 @@ def _register(kafka: KafkaConfig, names: Topics, console: Console) -> tuple[int,
     return champion.version, challenger.version
 
 
-def _start_scorer(settings: Settings, kafka: KafkaConfig, names: Topics) -> subprocess.Popen[bytes]:
-    log = settings.data_dir / "scorer.log"
+def _start(
+    settings: Settings, kafka: KafkaConfig, names: Topics, args: list[str], name: str
+) -> subprocess.Popen[bytes]:
+    """A real modelstream process for this run; returns once it says it is ready."""
+    log = settings.data_dir / f"{name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
     env = os.environ | {
         "MODELSTREAM_KAFKA": kafka.bootstrap,
         "MODELSTREAM_TOPIC_PREFIX": names.prefix,
@@ -195,25 +230,19 @@ def _start_scorer(settings: Settings, kafka: KafkaConfig, names: Topics) -> subp
     exe = str(Path(sys.executable).with_name("modelstream"))
     offset = log.stat().st_size if log.exists() else 0
     with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [exe, "run", "scorer", "--model", MODEL, "--instance", "demo"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+        proc = subprocess.Popen([exe, *args], stdout=out, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 90
-    while b" ready: " not in log.read_bytes()[offset:]:
+    while b" ready" not in log.read_bytes()[offset:]:
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError(f"the scorer did not start; see {log}")
+            raise RuntimeError(f"the {name} did not start; see {log}")
         time.sleep(0.1)
     return proc
 
 
 def _stream(
-    kafka: KafkaConfig, names: Topics, events: int, rate: float, console: Console
+    kafka: KafkaConfig, names: Topics, run: str, events: int, rate: float, console: Console
 ) -> DemoResult:
-    run = uuid.uuid4().hex[:8]
     result = DemoResult(events=events, run=run)
     replies = make_consumer(kafka, f"demo-{run}")
     replies.subscribe([names.replies(MODEL), names.dlq(MODEL)])
@@ -231,7 +260,7 @@ def _stream(
     )
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("requests answered", total=events)
-        for i, row in enumerate(feature_rows(events, seed=99)):
+        for i, row in enumerate(demo_rows(events)):
             rid = f"{run}-{i}"
             value = codec.encode_avro(row) if rng.random() > 0.005 else b"\x00not-a-request"
             due = started + i / rate  # paced, open loop: latency is not queueing time
@@ -294,61 +323,108 @@ def _send_labels(kafka: KafkaConfig, names: Topics, result: DemoResult) -> int:
     codec = codec_for("feedback")
     rng = random.Random(17)
     sent = 0
-    run_rows = list(feature_rows(result.events, seed=99))
+    run_rows = demo_rows(result.events)
     now = int(time.time() * 1e3)
     for i, row in enumerate(run_rows):
         if rng.random() < 0.8:
             label = str(true_label(row, rng))  # the form the scorer answers in: "True"/"False"
+            rid = f"{result.run}-{i}"
             record = {
-                "request_id": f"{result.run}-{i}",
+                "request_id": rid,
                 "model": MODEL,
                 "label": label,
                 "ts": now,
                 "source": "demo",
             }
-            producer.produce(names.feedback(MODEL), codec.encode_avro(record))
+            producer.produce(names.feedback(MODEL), codec.encode_avro(record), rid.encode())
             sent += 1
     producer.flush(30)
     return sent
 
 
-def _wait_landed(warehouse: Warehouse, result: DemoResult, console: Console) -> None:
-    deadline = time.monotonic() + 30
-    with console.status("landing in ClickHouse ..."):
+def _wait_monitored(warehouse: Warehouse, result: DemoResult, since: int, console: Console) -> None:
+    """Until every reply landed and the monitor's performance windows stopped growing."""
+    deadline, last = time.monotonic() + 90, -1
+    with console.status("monitor and sink catching up ..."):
         while time.monotonic() < deadline:
-            time.sleep(0.5)
+            time.sleep(2.0)
             landed = warehouse.query(
-                f"SELECT count() FROM predictions WHERE model = '{MODEL}'"
+                "SELECT count() FROM predictions WHERE model = %(m)s AND request_id LIKE %(r)s",
+                {"m": MODEL, "r": f"{result.run}-%"},
             ).rows[0][0]
-            if landed >= result.replies:
+            windows = warehouse.query(
+                "SELECT count() FROM metrics WHERE model = %(m)s AND kind = 'performance' "
+                "AND ts >= fromUnixTimestamp64Milli(%(t)s)",
+                {"m": MODEL, "t": since},
+            ).rows[0][0]
+            if landed >= result.replies and windows and windows == last:
                 return
+            last = windows
 
 
-def _summarise(warehouse: Warehouse, result: DemoResult, versions: tuple[int, int]) -> None:
+def _summarise(warehouse: Warehouse, result: DemoResult, since: int) -> None:
     q = warehouse.query
-    this_run = {"m": MODEL, "run": f"{result.run}-%"}
+    run = {"m": MODEL, "r": f"{result.run}-%", "t": since}
     result.served_by = dict(
         q(
             "SELECT served_by, count() FROM predictions WHERE model = %(m)s "
-            "AND request_id LIKE %(run)s GROUP BY served_by",
-            this_run,
+            "AND request_id LIKE %(r)s GROUP BY served_by",
+            run,
         ).rows
     )
     agree = q(
-        "SELECT avg(champion_output = challenger_output) FROM predictions "
-        "WHERE model = %(m)s AND request_id LIKE %(run)s AND challenger_output IS NOT NULL",
-        this_run,
+        "SELECT avg(champion_output = challenger_output) FROM predictions WHERE model = "
+        "%(m)s AND request_id LIKE %(r)s AND challenger_output IS NOT NULL",
+        run,
     ).rows
-    result.challenger_agreement = (
-        round(float(agree[0][0]), 4) if agree and agree[0][0] is not None else None
+    if agree and agree[0][0] is not None:
+        result.challenger_agreement = round(float(agree[0][0]), 4)
+    recent = "model = %(m)s AND ts >= fromUnixTimestamp64Milli(%(t)s)"
+    result.alerts = [
+        {
+            "kind": kind,
+            "model": MODEL,
+            "feature": feature or None,
+            "at_event": int(at) if at else None,
+            "message": message,
+        }
+        for kind, feature, at, message in q(
+            f"SELECT kind, feature, labels['at_event'], message FROM alerts WHERE {recent} "
+            "ORDER BY toInt64OrZero(labels['at_event']), ts",
+            run,
+        ).rows
+    ]
+    for role, name, value in q(
+        f"SELECT role, name, argMax(value, window_end) FROM metrics WHERE {recent} AND "
+        "kind = 'performance' AND role != '' GROUP BY role, name",
+        run,
+    ).rows:
+        result.performance.setdefault(role, {})[name] = round(float(value), 4)
+    gaps = dict(
+        q(
+            f"SELECT name, argMax(value, window_end) FROM metrics WHERE {recent} AND "
+            "kind = 'fairness' AND labels['basis'] = 'labelled' AND `group` = '' "
+            "GROUP BY name",
+            run,
+        ).rows
     )
-    for table in ("predictions", "feedback", "dlq", "model_events"):
+    result.fairness = {"attribute": "group"} | {
+        name: round(float(gaps[name]), 4)
+        for name in (
+            "demographic_parity_difference",
+            "demographic_parity_ratio",
+            "equal_opportunity_difference",
+            "equalized_odds_difference",
+        )
+        if name in gaps
+    }
+    for table in ("predictions", "feedback", "dlq", "metrics", "alerts", "model_events"):
         result.warehouse[table] = q(f"SELECT count() FROM {table}").rows[0][0]
 
 
 def _report(result: DemoResult, console: Console) -> None:
-    table = Table(title="modelstream demo", show_header=False)
     summary = result.as_json()
+    table = Table(title="modelstream demo", show_header=False)
     for key in (
         "events",
         "replies",
@@ -362,6 +438,36 @@ def _report(result: DemoResult, console: Console) -> None:
     ):
         table.add_row(key, str(summary[key]))
     console.print(table)
-    console.print("Look further with SQL, e.g.:")
+    injected = summary["drift"]
+    drift = [a for a in result.alerts if a["kind"] == "drift"]
+    first = {a["feature"]: a["at_event"] for a in reversed(drift)}
+    console.print(
+        f"[bold]drift[/] injected on {injected['feature']} at event "
+        f"{injected['at_event']}; alerts: "
+        + (
+            ", ".join(
+                f"{f} at event {e}" for f, e in sorted(first.items(), key=lambda x: x[1] or 0)
+            )
+            or "none"
+        )
+    )
+    concept = [a for a in result.alerts if a["kind"] == "concept_drift"]
+    if concept:
+        console.print(
+            f"[bold]concept drift[/] alerts: {len(concept)}, first at event "
+            f"{concept[0]['at_event']}"
+        )
+    perf = Table(title="champion vs challenger (latest window, delayed labels)")
+    names = sorted({n for role in result.performance.values() for n in role})
+    perf.add_column("metric")
+    for role in sorted(result.performance):
+        perf.add_column(role)
+    for name in names:
+        perf.add_row(
+            name, *(str(result.performance[r].get(name, "")) for r in sorted(result.performance))
+        )
+    console.print(perf)
+    console.print(f"[bold]fairness[/] {result.fairness}")
+    console.print("Look further with SQL (more in docs/queries.md), e.g.:")
     for sql in LOOK_FURTHER:
         console.print(f'  [cyan]modelstream sql "{sql}"[/]')

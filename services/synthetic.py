@@ -38,9 +38,10 @@ def input_schema(
 
 def rows(
     count: int, *, n_features: int = 10, seed: int = 7, shift: dict[str, float] | None = None,
-    sensitive: bool = True,
+    sensitive: bool = True, group_effect: float = 0.0,
 ) -> Iterator[dict[str, Any]]:  # fmt: skip
-    """Feature rows ~ N(0, 1); ``shift`` adds a constant to named features (drift)."""
+    """Feature rows ~ N(0, 1); ``shift`` adds a constant to named features (drift);
+    ``group_effect`` lowers x0 for group ``b`` (a group the model treats differently)."""
     rng = random.Random(seed)
     shift = shift or {}
     for _ in range(count):
@@ -49,6 +50,8 @@ def rows(
         }
         if sensitive:
             row["group"] = "a" if rng.random() < 0.6 else "b"
+            if row["group"] == "b":
+                row["x0"] -= group_effect
         yield row
 
 

@@ -21,8 +21,8 @@ __all__ = ["Scored", "ServingPolicy", "score"]
 class ServingPolicy:
     """How long the scorer waits for each role, in seconds."""
 
-    champion_deadline: float = 0.2
-    backup_deadline: float = 0.2
+    champion_deadline: float = 1.0
+    backup_deadline: float = 1.0
     challenger_grace: float = 0.002
 
 

@@ -289,7 +289,7 @@ class Scorer:
         if request.content_type == JSON:
             value, ctype = orjson.dumps(reply), b"application/json"
         else:
-            value, ctype = self._reply_codec.encode_avro(reply), b"application/avro"
+            value, ctype = self._reply_codec.encode_avro_trusted(reply), b"application/avro"
         headers = [("content-type", ctype), ("request-id", request.request_id.encode())]
         out.add(
             topic, request.key, value, headers, "replies" if reply["error"] is None else "errors"

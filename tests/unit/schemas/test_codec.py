@@ -538,3 +538,19 @@ def test_ten_doubles_round_trip_in_both_formats(record: dict[str, Any]) -> None:
     assert struct.unpack_from("<10d", encoded, len(encoded) - 80) == tuple(
         record[n] for n in FEATURES
     )
+
+
+def test_trusted_encoding_matches_checked_encoding_for_every_contract() -> None:
+    from schemas.contracts import codec_for, sample_record, schema_names
+
+    for name in schema_names():
+        codec = codec_for(name)
+        record = sample_record(name)
+        assert codec.encode_avro_trusted(record) == codec.encode_avro(record), name
+
+
+def test_trusted_encoding_still_refuses_a_record_that_does_not_fit() -> None:
+    from schemas.contracts import codec_for
+
+    with pytest.raises(EncodeError):
+        codec_for("reply").encode_avro_trusted({"request_id": 5})
