@@ -19,6 +19,7 @@ from services.bench._faust import FaustRun, run_faust_phase
 from services.bench._latency import LatencySummary
 from services.bench._load import encode_requests, preload
 from services.bench._passthrough import run_passthrough
+from services.bench._pipeline import Downstream, run_downstream
 from services.bench._progress import Display
 from services.bench._report import evaluate_targets, ratio, render, write_json
 from services.bench._scorer import ScorerRun, run_scorer_phases
@@ -35,6 +36,9 @@ METHOD = {
     "latency": "open loop; reply read (read_committed) - request due time; first second dropped",
     "latency_split": "split at the reply's Kafka CreateTime (ms resolution)",
     "rss": "VmRSS every 0.5 s: ready, after throughput (warm), peak, end of latency",
+    "monitor": "in-process MonitorLoop over the scorer's prediction log; steady state "
+    "(records after the first transaction / time from its end to the last)",
+    "sink": "in-process Sink into embedded ClickHouse; steady state after the first insert",
 }
 
 
@@ -84,6 +88,7 @@ class Measured:
     passthrough_txn: Throughput
     scorer: ScorerRun
     faust: FaustRun | str  # what went wrong when the faust baseline could not run
+    downstream: Downstream | None = None
 
 
 def run_bench(
@@ -132,7 +137,8 @@ def _measure(stack: BenchStack, config: BenchConfig, display: Display) -> Measur
     except BenchError as exc:  # a broken baseline is a finding, not a reason to lose the run
         display.say(f"[red]faust baseline failed:[/] {exc}")
         faust = str(exc)
-    return Measured(plain, transactional, scorer, faust)
+    downstream = run_downstream(stack, display)
+    return Measured(plain, transactional, scorer, faust, downstream)
 
 
 def _passthrough(
@@ -163,6 +169,8 @@ def build_report(
         "scorer_eps": scorer_tp.eps,
         "faust_eps": faust_eps,
         "offered_rps": config.rate,
+        "monitor_eps": m.downstream.monitor_eps if m.downstream else None,
+        "sink_rows_per_s": m.downstream.sink_rows_per_s if m.downstream else None,
         "latency_ms": _percentiles(latency.summary),
         "latency_detail_ms": {
             "due_to_reply_produced": _percentiles(latency.produced),

@@ -50,7 +50,7 @@ def test_quick_bench_reports_every_measurement(kafka: KafkaConfig, tmp_path: Pat
     assert report == json.loads(json.dumps(returned))
 
     for key in ("passthrough_eps", "passthrough_txn_eps", "scorer_eps", "faust_eps",
-                "scorer_rss_mb"):  # fmt: skip
+                "scorer_rss_mb", "monitor_eps", "sink_rows_per_s"):  # fmt: skip
         assert positive(report[key]), (key, report[key])
     assert (report["events"], report["offered_rps"]) == (EVENTS, RATE)
     latency = report["latency_ms"]

@@ -44,7 +44,7 @@ def resolve(command: list[str]) -> click.Command:
 
 
 def test_there_are_modelstream_services() -> None:
-    assert {"migrate", "topics"} <= set(modelstream_services())
+    assert {"migrate", "topics", "scorer", "monitor", "sink"} <= set(modelstream_services())
 
 
 def test_every_service_command_is_a_real_cli_command() -> None:

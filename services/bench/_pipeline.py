@@ -1,0 +1,128 @@
+"""Downstream of the scorer: how fast the monitor and the sink eat the prediction log.
+
+Both run in-process on the prediction-log records the scorer phases wrote (every request
+of the throughput and latency phases), each with its own consumer group, timed from the
+first record read to the last one processed. The monitor is the exactly-once loop with
+every estimator on (``monitor_eps``); the sink lands predictions in an embedded ClickHouse
+engine in the run's scratch directory (``sink_rows_per_s``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka import TopicPartition
+
+from services.bench._progress import Display
+from services.bench._stack import MODEL, BenchStack
+from services.monitor import watch_factory
+from services.registry import RegistryView
+from services.sink import Sink, SinkConfig
+from services.warehouse import connect
+from streams.kafka import KafkaConfig, Topics, make_consumer
+from streams.monitoring.stream import MonitorConfig, MonitorLoop
+
+__all__ = ["Downstream", "run_downstream"]
+
+
+@dataclass(frozen=True)
+class Downstream:
+    records: int
+    monitor_eps: float
+    monitor_seconds: float
+    sink_rows_per_s: float
+    sink_seconds: float
+
+
+def _logged(stack: BenchStack) -> int:
+    topic = stack.names.topics.predictions(MODEL)
+    consumer = make_consumer(stack.kafka, f"{stack.names.prefix}.count")
+    meta = consumer.list_topics(topic, timeout=10).topics[topic]
+    total = 0
+    for p in meta.partitions:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        total += high - low
+    consumer.close()
+    return total  # transaction markers count too: an upper bound, read until stable
+
+
+def run_downstream(stack: BenchStack, display: Display) -> Downstream:
+    upper = _logged(stack)
+    monitor_n, monitor_s = _monitor(stack, display, upper)
+    # a child process: one process holds one embedded ClickHouse directory, and the
+    # caller (a test session, say) may hold another
+    with display.step("sink → ClickHouse (predictions), in a child process"):
+        spawn = multiprocessing.get_context("spawn")
+        with spawn.Pool(1) as pool:
+            sink_n, sink_s = pool.apply(_sink, (stack.kafka, stack.names.topics, stack.workdir))
+    return Downstream(
+        monitor_n,
+        monitor_n / monitor_s if monitor_s else 0.0,
+        monitor_s,
+        sink_n / sink_s if sink_s else 0.0,
+        sink_s,
+    )
+
+
+def _steady(steps: list[tuple[int, float]]) -> tuple[int, float]:
+    """Records and seconds of the working steps after the first (which pays for joining
+    the group and warming up); the first alone when it was the only one.
+
+    >>> _steady([(100, 2.0), (50, 0.5), (50, 0.5)])
+    (100, 1.0)
+    >>> _steady([(10, 1.0)])
+    (10, 1.0)
+    """
+    steady = steps[1:] or steps[:1]
+    return sum(n for n, _ in steady), sum(t for _, t in steady)
+
+
+def _monitor(stack: BenchStack, display: Display, upper: int) -> tuple[int, float]:
+    view = RegistryView(stack.kafka, stack.names.topics)
+    view.sync()
+    config = MonitorConfig(
+        stack.names.topics, instance_id="bench", max_batch=2_000, max_interval=0.5
+    )
+    loop = MonitorLoop(stack.kafka, config, watch_factory(view))
+    steps: list[tuple[int, float]] = []
+    quiet = 0
+    with display.phase("monitor (all estimators, exactly once)", upper) as advance:
+        while quiet < 6:
+            started = time.perf_counter()
+            read = loop.step()
+            if read:
+                steps.append((read, time.perf_counter() - started))
+                advance(read)
+                quiet = 0
+            elif steps:
+                quiet += 1
+    loop.close()
+    view.close()
+    return _steady(steps)
+
+
+def _sink(kafka: KafkaConfig, topics: Topics, workdir: Path) -> tuple[int, float]:
+    """Rows landed after the first insert / wall time from it to the last insert (every
+    step in between counts: consuming and mapping rows is the sink's work too)."""
+    with connect(f"chdb://{workdir / 'warehouse'}") as warehouse:
+        warehouse.migrate()
+        sink = Sink(kafka, SinkConfig(topics, max_rows=5_000, max_age=0.5), warehouse)
+        landings: list[tuple[int, float, float]] = []  # rows, step start, step end
+        idle = 0
+        while idle < 10:
+            before, started = sink.stats["predictions"], time.perf_counter()
+            sink.step(0.2)
+            landed = sink.stats["predictions"] - before
+            if landed:
+                landings.append((landed, started, time.perf_counter()))
+                idle = 0
+            elif landings:
+                idle += 1
+        sink.close()
+    if len(landings) == 1:
+        rows, started, ended = landings[0]
+        return rows, ended - started
+    return sum(n for n, _, _ in landings[1:]), landings[-1][2] - landings[0][2]
