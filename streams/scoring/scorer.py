@@ -121,6 +121,7 @@ class Scorer:
         self._producer.init_transactions(30)
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="committer")
         self._inflight: tuple[Future[None], list[Request], Counter[str]] | None = None
+        self._aborted: list[Request] = []  # the last aborted batch, for a combined rewind
         self._subscribe()
 
     def _consumer_config(self, kafka: KafkaConfig) -> dict[str, Any]:
@@ -192,7 +193,9 @@ class Scorer:
         for topic, group in by_topic.items():
             self._handle_topic(topic, group, outputs, started)
         if not self.settle():
-            self._rewind(requests)  # read past the rewind point: read again
+            # the batch in flight was aborted: read it AND this one again, from the
+            # earliest offset of either per partition (this batch's own firsts come later)
+            self._rewind(self._aborted + requests)
             return Counter()
         if not self._begin(outputs, requests):
             return Counter()
@@ -376,6 +379,7 @@ class Scorer:
             raise ScorerError(f"transaction failed: {error}") from exc
         log.warning("aborting batch of %d: %s", len(batch), error)
         self._producer.abort_transaction(30)
+        self._aborted = batch
         self._rewind(batch)
         self.stats["aborts"] += 1
         return False

@@ -28,7 +28,14 @@ from tests.integration.fixtures_warehouse import SAMPLE_ROWS, as_insert, sample_
 pytestmark = pytest.mark.integration
 
 TABLES = {"predictions", "feedback", "metrics", "alerts", "dlq", "model_events"}
-VIEWS = {"labelled_predictions"}
+VIEWS = {
+    "labelled_predictions",
+    "champion_vs_challenger",
+    "drift_by_feature",
+    "fairness_by_group",
+    "latency_qps",
+    "dlq_reasons",
+}
 
 
 def test_migrate_on_an_empty_warehouse_creates_every_table(empty_warehouse: Warehouse) -> None:
