@@ -237,18 +237,16 @@ def test_a_handle_can_be_closed_and_the_path_reopened(
         assert _count(again, "alerts") == 1
 
 
+@pytest.mark.embedded_only  # only the embedded engine pins a process to one path
 def test_a_second_chdb_path_in_this_process_is_locked(
     warehouse_engine: Warehouse, tmp_path: Path
 ) -> None:
-    if not warehouse_engine.dsn.embedded:
-        pytest.skip("only the embedded engine pins a process to one path")
     with pytest.raises(WarehouseLocked, match="one chDB path at a time: close every Warehouse"):
         connect(f"chdb://{tmp_path / 'other'}")
 
 
+@pytest.mark.embedded_only  # only the embedded engine locks its directory
 def test_a_chdb_path_held_by_another_process_is_locked(warehouse_engine: Warehouse) -> None:
-    if not warehouse_engine.dsn.embedded:
-        pytest.skip("only the embedded engine locks its directory")
     script = (
         "from services.warehouse import connect, WarehouseLocked\n"
         f"try: connect({warehouse_engine.dsn.redacted()!r})\n"
