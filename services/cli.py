@@ -159,7 +159,7 @@ def topics_create(
 @app.command("demo")
 def demo(
     events: Annotated[int, typer.Option(help="How many requests to stream")] = 20_000,
-    rate: Annotated[float, typer.Option(help="Offered load, requests per second")] = 2_000.0,
+    rate: Annotated[float, typer.Option(help="Offered load, requests per second")] = 1_000.0,
     json: Annotated[Path | None, typer.Option("--json", help="Write the summary as JSON")] = None,
 ) -> None:
     """Run the end-to-end demo on the local stack."""

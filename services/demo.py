@@ -104,7 +104,7 @@ def run_demo(
     *,
     events: int,
     console: Console,
-    rate: float = 2_000.0,
+    rate: float = 1_000.0,
     json_path: Path | None = None,
 ) -> DemoResult:
     """Run the demo; leaves no process behind (the broker only if it was already up)."""
@@ -442,7 +442,7 @@ def _report(result: DemoResult, console: Console) -> None:
     drift = [a for a in result.alerts if a["kind"] == "drift"]
     first = {a["feature"]: a["at_event"] for a in reversed(drift)}
     console.print(
-        f"[bold]drift[/] injected on {injected['feature']} at event "
+        f"[bold]drift[/] injected on {injected['feature']} at request "
         f"{injected['at_event']}; alerts: "
         + (
             ", ".join(
@@ -450,6 +450,7 @@ def _report(result: DemoResult, console: Console) -> None:
             )
             or "none"
         )
+        + " [dim](alerts count scored predictions: DLQ'd requests are not among them)[/]"
     )
     concept = [a for a in result.alerts if a["kind"] == "concept_drift"]
     if concept:
