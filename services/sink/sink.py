@@ -215,8 +215,9 @@ class Sink:
         self._consumer.pause(assignment)
         try:
             end = time.monotonic() + seconds
-            while time.monotonic() < end:
-                for message in self._consumer.consume(100, min(0.2, end - time.monotonic())):
+            while (left := end - time.monotonic()) > 0:
+                # never a negative timeout: librdkafka reads it as "wait forever"
+                for message in self._consumer.consume(100, min(0.2, max(left, 0.001))):
                     if message.error() is None:
                         self._held.append(message)  # fetched before the pause: kept
         finally:
