@@ -216,7 +216,7 @@ def run_sink_cmd(
 ) -> None:
     """Land predictions, feedback, metrics, alerts, DLQ and model events in ClickHouse."""
     from services.sink import SinkConfig
-    from services.sink.service import run_sink
+    from services.sink.service import chaos_exit, run_sink
     from services.warehouse import connect
 
     _logging(log_level)
@@ -224,7 +224,13 @@ def run_sink_cmd(
     config = SinkConfig(topics(settings), max_rows=max_rows, max_age=max_age_ms / 1e3)
     with _friendly_errors(), connect(settings.clickhouse_dsn) as warehouse:
         warehouse.migrate(ttl_days=settings.clickhouse_ttl_days)
-        run_sink(kafka_config(settings, client_id="sink"), config, warehouse, _sql_state(settings))
+        run_sink(
+            kafka_config(settings, client_id="sink"),
+            config,
+            warehouse,
+            _sql_state(settings),
+            chaos_exit(settings.chaos_sink_exit),
+        )
 
 
 def _sql_state(settings: Settings) -> Path:

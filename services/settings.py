@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".modelstream"))
     kafka_version: str = Field(default="4.1.1", pattern=r"^\d+\.\d+\.\d+$")
     cache_dir: Path = Field(default=Path.home() / ".cache" / "modelstream")
+    chaos_sink_exit: str | None = Field(
+        default=None,
+        description="Chaos testing only: 'announced:N' or 'inserted:N' makes the sink exit "
+        "like kill -9 at its N-th batch, between announcing and inserting, or inserting and "
+        "committing.",
+        pattern=r"^(announced|inserted):\d+$",
+    )
 
     @field_validator("kafka", "clickhouse")
     @classmethod

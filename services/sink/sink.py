@@ -22,6 +22,7 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -83,8 +84,16 @@ class Batch:
 class Sink:
     """One sink process's consume → batch → insert → commit loop."""
 
-    def __init__(self, kafka: KafkaConfig, config: SinkConfig, warehouse: Warehouse) -> None:
+    def __init__(
+        self,
+        kafka: KafkaConfig,
+        config: SinkConfig,
+        warehouse: Warehouse,
+        chaos: Callable[[str], None] | None = None,
+    ) -> None:
         self.config = config
+        # fault injection for chaos tests: called with "announced" and "inserted"
+        self._chaos = chaos or (lambda _point: None)
         self.warehouse = warehouse
         self.stats: Counter[str] = Counter()
         self._batches: dict[tuple[str, int], Batch] = {}
@@ -146,6 +155,9 @@ class Sink:
         assert topic is not None and partition is not None and offset is not None
         key = (topic, partition)
         batch = self._batches.get(key)
+        if batch is not None and batch.until is not None and offset > batch.until:
+            self._flush(key, batch)  # a replayed batch ends exactly where it was announced
+            batch = None
         if batch is None:
             batch = self._batches[key] = Batch(topic, partition, offset)
             batch.until = self._replay.pop(key, None)
@@ -189,10 +201,12 @@ class Sink:
     def _flush(self, key: tuple[str, int], batch: Batch) -> None:
         tp = TopicPartition(batch.topic, batch.partition, batch.first, f"{PENDING}{batch.last}")
         self._commit([tp])
+        self._chaos("announced")
         for table, rows in batch.rows.items():
             landing = next(t for t in TABLES.values() if t.table == table)
             self._insert(landing, rows, batch.token(table))
             self.stats[table] += len(rows)
+        self._chaos("inserted")
         self._commit([TopicPartition(batch.topic, batch.partition, batch.last + 1, "")])
         del self._batches[key]
         self.stats["batches"] += 1

@@ -160,12 +160,18 @@ def test_clickhouse_outage_of_ten_seconds_loses_nothing(
     assert warehouse.query("SELECT count() - uniqExact(request_id) FROM predictions").rows == [(0,)]
 
 
-def sink_process(tmp: Path, kafka: KafkaConfig, topics: Topics) -> subprocess.Popen[bytes]:
-    env = os.environ | {
-        "MODELSTREAM_KAFKA": kafka.bootstrap,
-        "MODELSTREAM_TOPIC_PREFIX": topics.prefix,
-        "MODELSTREAM_DATA_DIR": str(tmp / "data"),
-    }
+def sink_process(
+    tmp: Path, kafka: KafkaConfig, topics: Topics, chaos: str | None = None
+) -> subprocess.Popen[bytes]:
+    env = (
+        os.environ
+        | ({"MODELSTREAM_CHAOS_SINK_EXIT": chaos} if chaos else {})
+        | {
+            "MODELSTREAM_KAFKA": kafka.bootstrap,
+            "MODELSTREAM_TOPIC_PREFIX": topics.prefix,
+            "MODELSTREAM_DATA_DIR": str(tmp / "data"),
+        }
+    )
     log = (tmp / "sink.log").open("ab")
     return subprocess.Popen(
         [MODELSTREAM, "run", "sink", "--max-rows", "300", "--max-age-ms", "100"],
@@ -214,17 +220,20 @@ def test_kill_minus_nine_mid_insert_loses_and_duplicates_nothing(
 
     feeder = threading.Thread(target=feed)
     feeder.start()
-    kills = 0
-    # kill at random points of steady 100 ms batches until a kill provably hit a batch
-    # between its announcement and its commit (the restart logs the replay), 3 kills at least
-    while kills < 3 or (log.read_text().count("replaying the announced batch") == 0 and kills < 12):
+    # the two dangerous moments, hit on purpose (the sink exits like kill -9 there):
+    # after announcing a batch but before its insert, and after the insert but before
+    # its commit; then two kill -9 at random moments
+    for chaos in ("announced:3", "inserted:3", None, None):
         offset = log.stat().st_size if log.exists() else 0
-        proc = sink_process(tmp_path, kafka, topics)
+        proc = sink_process(tmp_path, kafka, topics, chaos)
         wait_ready(log, offset)
-        time.sleep(random.uniform(0.3, 1.5))
-        proc.kill()
-        proc.wait(10)
-        kills += 1
+        if chaos:
+            proc.wait(60)
+        else:
+            time.sleep(random.uniform(0.3, 1.5))
+            proc.kill()
+            proc.wait(10)
+    kills = 4
     stop_feeding.set()
     feeder.join()
     offset = log.stat().st_size
@@ -243,4 +252,4 @@ def test_kill_minus_nine_mid_insert_loses_and_duplicates_nothing(
     print(f"sink: {kills} kills, {replays} announced batches replayed after a restart")
     assert got == expected, log.read_text()[-3000:]
     assert dupes == [{"d": 0}]
-    assert replays >= 1, "no kill landed inside a batch: the test proved nothing"
+    assert replays >= 2, "the announced batches were not replayed after the chaos exits"
