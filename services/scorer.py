@@ -124,9 +124,7 @@ class RegistryFollower(threading.Thread):
         return self._served[key]
 
 
-def run_scorer(
-    kafka: KafkaConfig, config: ScorerConfig, *, ready: threading.Event | None = None
-) -> None:
+def run_scorer(kafka: KafkaConfig, config: ScorerConfig) -> None:
     """Serve until SIGTERM/SIGINT; finishes the batch in flight, then leaves the group."""
     # model threads (challenger, stuck champion) must hand the GIL back quickly
     sys.setswitchinterval(0.0005)
@@ -141,8 +139,6 @@ def run_scorer(
     log.info(
         "scorer %s ready: %s", config.instance_id, ", ".join(table.models()) or "no models yet"
     )
-    if ready is not None:
-        ready.set()
     try:
         scorer.run(stop)
     finally:

@@ -252,9 +252,9 @@ class Scorer:
     ) -> None:  # fmt: skip
         latency = (time.perf_counter() - started) * 1e3
         served = result.served
-        version = {"champion": dep.champion.version, "none": dep.champion.version}.get(
-            result.served_by, dep.backup.version if dep.backup else None
-        )
+        version = dep.champion.version
+        if result.served_by == "backup" and dep.backup is not None:
+            version = dep.backup.version
         error = None
         if result.served_by == "none":
             code, message = served.error or ("model_failed", "no model could serve the request")
