@@ -1,0 +1,78 @@
+"""The FastAPI application: routers, error rendering, and the life cycle of the shared
+parts (registry and client followers, the Kafka bridge)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+
+from services.gateway.bridge import BridgeClosedError, BridgeError, PublishError
+from services.gateway.context import GatewayContext
+from services.gateway.errors import ApiError, JsonResponse, install_error_handlers
+from services.gateway.routes import oip, v1
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """\
+One HTTP front door to every modelstream model. Requests are checked against the
+champion's input schema, published to the model's Kafka requests topic, scored by the
+same scorer as every Kafka producer, and answered here.
+
+Authenticate with `Authorization: Bearer <token>` (`modelstream clients create`).
+The catalogue (`/catalogue`) lists every model with its schema and examples.
+"""
+
+
+def create_app(ctx: GatewayContext, extra: tuple[APIRouter, ...] = ()) -> FastAPI:
+    """The gateway app over ``ctx``; its lifespan starts and stops ``ctx``'s parts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await start(ctx)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(stop, ctx)
+
+    app = FastAPI(
+        title="modelstream gateway", version=ctx.config.version, description=DESCRIPTION,
+        lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url="/openapi.json",
+    )  # fmt: skip
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    app.add_exception_handler(BridgeError, _bridge_error)
+    for router in (v1.router, oip.router, *extra):
+        app.include_router(router)
+    return app
+
+
+async def start(ctx: GatewayContext) -> None:
+    """Read the registry and the clients to their ends, then open the bridge."""
+    loop = asyncio.get_running_loop()
+    await asyncio.to_thread(ctx.bridge.ensure_topics)
+    ctx.clients.start()
+    await asyncio.gather(asyncio.to_thread(ctx.models.sync), asyncio.to_thread(ctx.clients.sync))
+    ctx.models.start()
+    await asyncio.to_thread(ctx.bridge.start, loop)
+
+
+def stop(ctx: GatewayContext) -> None:
+    ctx.bridge.close()
+    ctx.models.stop()
+    ctx.clients.stop()
+
+
+async def _bridge_error(request: Request, exc: Exception) -> JsonResponse:
+    handler: Callable[[Request, Exception], object] = request.app.exception_handlers[ApiError]
+    if isinstance(exc, PublishError):
+        error = ApiError("publish_failed", f"{exc} ({exc.code})")
+    elif isinstance(exc, BridgeClosedError):
+        error = ApiError("not_ready", str(exc))
+    else:
+        error = ApiError("publish_failed", str(exc))
+    response = await handler(request, error)  # type: ignore[misc]  # the handler is async
+    assert isinstance(response, JsonResponse)
+    return response

@@ -1,0 +1,149 @@
+"""What every serving route does between HTTP and Kafka: find the model, check a record
+against its contract (refusals are recorded on the model's DLQ), turn scorer replies
+into responses."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any, Final
+
+import orjson
+from fastapi import Request
+
+from services.gateway.bridge import TIMEOUT, PublishError
+from services.gateway.context import GatewayContext
+from services.gateway.contract import FieldError, InvalidInputError
+from services.gateway.directory import ModelEntry
+from services.gateway.errors import ApiError
+
+__all__ = [
+    "DECODE_REASONS",
+    "check_record",
+    "item_result",
+    "model_entry",
+    "parse_json",
+    "reply_error",
+    "request_id",
+]
+
+# the scorer's decode reasons: the request was at fault (422), not the model (502)
+DECODE_REASONS: Final = frozenset({
+    "decode", "oversize", "unsupported_content_type", "truncated", "malformed",
+    "unknown_fingerprint", "wrong_type", "missing_field", "unknown_field", "not_finite",
+})  # fmt: skip
+_MAX_ID: Final = 128
+log = logging.getLogger(__name__)
+
+
+def model_entry(ctx: GatewayContext, name: str) -> ModelEntry:
+    entry = ctx.models.get(name)
+    if entry is None:
+        known = ", ".join(e.name for e in ctx.models.entries()) or "none yet"
+        raise ApiError("unknown_model", f"no model named {name!r} has a champion (models: {known})")
+    return entry
+
+
+def request_id(request: Request) -> str:
+    """The caller's ``X-Request-Id`` when it is usable, else a fresh one."""
+    given = request.headers.get("x-request-id")
+    if given and len(given) <= _MAX_ID and given.isprintable():
+        return given
+    return uuid.uuid4().hex
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError("malformed", f"the body is not valid JSON: {exc}") from None
+
+
+def check_record(
+    ctx: GatewayContext, entry: ModelEntry, record: Any, raw: bytes, rid: str, client: str
+) -> bytes:
+    """The request bytes to publish, or :class:`InvalidInputError` after the refusal was
+    put on the model's DLQ (original bytes, reason, ``ms-stage: gateway``)."""
+    try:
+        entry.contract.check(record)
+    except InvalidInputError as exc:
+        _dlq(ctx, entry.name, raw, rid, client, exc)
+        raise
+    return raw
+
+
+def _dlq(
+    ctx: GatewayContext, model: str, raw: bytes, rid: str, client: str, exc: InvalidInputError
+) -> None:
+    headers = [
+        ("content-type", b"application/json"),
+        ("client-id", client.encode()),
+        ("ms-reason", exc.reason.encode()),
+        ("ms-stage", b"gateway"),
+        ("ms-error", str(exc)[:1000].encode()),
+        ("ms-model", model.encode()),
+        ("ms-request-id", rid.encode()),
+        ("ms-source-topic", f"http:gateway-{ctx.config.instance_id}".encode()),
+    ]
+    try:
+        ctx.bridge.publish_dlq(model, raw, headers)
+    except PublishError as exc:  # the client still gets its 422
+        log.error("could not record refused request %s on the DLQ: %s", rid, exc)
+
+
+def invalid(exc: InvalidInputError, rid: str) -> ApiError:
+    fields = [f.as_dict() for f in exc.fields]
+    return ApiError("invalid_input", str(exc), request_id=rid, fields=fields)
+
+
+def reply_error(reply: dict[str, Any], rid: str) -> ApiError:
+    """The HTTP error for a scorer reply that carries one."""
+    error = reply.get("error") or {}
+    code, message = str(error.get("code", "model_failed")), str(error.get("message", ""))
+    if code in DECODE_REASONS:
+        fields = [FieldError(None, code, message).as_dict()]
+        return ApiError("invalid_input", message, request_id=rid, fields=fields)
+    if code == "unknown_model":
+        return ApiError("unknown_model", message, request_id=rid)
+    return ApiError("model_failed", f"{code}: {message}", request_id=rid)
+
+
+def success(reply: dict[str, Any], started: float) -> dict[str, Any]:
+    """The response body of a served request (the reply, plus the gateway's time)."""
+    return {
+        "request_id": reply["request_id"], "model": reply["model"],
+        "model_version": reply["model_version"], "task": reply["task"],
+        "prediction": reply["prediction"], "probabilities": reply["probabilities"],
+        "served_by": reply["served_by"], "latency_ms": reply["latency_ms"],
+        "gateway_latency_ms": (time.perf_counter() - started) * 1e3,
+    }  # fmt: skip
+
+
+def publish_failed(exc: PublishError, rid: str) -> ApiError:
+    return ApiError("publish_failed", f"{exc} ({exc.code})", request_id=rid)
+
+
+def timed_out(ctx: GatewayContext, rid: str, timeout: float) -> ApiError:
+    return ApiError(
+        "timeout",
+        f"no reply within {timeout:g} s; the request may still be scored (look it up by "
+        "request_id in the prediction log)",
+        request_id=rid,
+    )
+
+
+def item_result(
+    index: int, rid: str, outcome: Any, ctx: GatewayContext, started: float
+) -> dict[str, Any]:
+    """One batch item's result: the reply, or the error it would have had alone."""
+    if isinstance(outcome, ApiError):
+        error = {"code": outcome.code, "message": outcome.message, **outcome.extra}
+        return {"index": index, "request_id": rid, "ok": False, "error": error}
+    if outcome is TIMEOUT:
+        return item_result(index, rid, timed_out(ctx, rid, ctx.config.batch_timeout), ctx, 0)
+    if isinstance(outcome, PublishError):
+        return item_result(index, rid, publish_failed(outcome, rid), ctx, 0)
+    if outcome.get("error"):
+        return item_result(index, rid, reply_error(outcome, rid), ctx, 0)
+    return {"index": index, "ok": True, **success(outcome, started)}

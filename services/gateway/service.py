@@ -1,0 +1,56 @@
+"""``modelstream run gateway``: settings → the shared parts → uvicorn."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from services.gateway.app import create_app
+from services.gateway.bridge import BridgeConfig, KafkaBridge
+from services.gateway.clients import ClientDirectory
+from services.gateway.context import GatewayConfig, GatewayContext
+from services.gateway.directory import ModelDirectory
+from services.gateway.policy import PolicyManager
+from services.registry import RegistryView
+from streams.kafka import KafkaConfig, Topics
+
+__all__ = ["build_context", "run_gateway"]
+
+log = logging.getLogger("modelstream.gateway")
+
+
+def build_context(
+    kafka: KafkaConfig, topics: Topics, config: GatewayConfig, stats: object = None
+) -> GatewayContext:
+    """The parts of one gateway process, not started yet (the app's lifespan starts them)."""
+    bridge = KafkaBridge(kafka, BridgeConfig(topics, instance_id=config.instance_id))
+    return GatewayContext(
+        config=config,
+        bridge=bridge,
+        models=ModelDirectory(RegistryView(kafka, topics)),
+        clients=ClientDirectory(kafka, topics),
+        policy=PolicyManager(),
+        stats=stats,
+    )
+
+
+def run_gateway(
+    ctx: GatewayContext,
+    host: str,
+    port: int,
+    *,
+    access_log: bool = True,
+    log_level: str = "info",
+) -> None:
+    """Serve until SIGTERM/SIGINT (uvicorn's handlers; the lifespan closes the bridge)."""
+    app = create_app(ctx)
+    log.info("gateway %s on http://%s:%d (replies on %s)", ctx.config.instance_id, host, port,
+             ctx.bridge.config.reply_topic)  # fmt: skip
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=host, port=port, access_log=access_log, log_level=log_level,
+            timeout_graceful_shutdown=10, server_header=False,
+        )
+    )  # fmt: skip
+    server.run()
