@@ -202,6 +202,11 @@ class Topics:
         return f"{self.prefix}._routing"
 
     @property
+    def clients(self) -> str:
+        """The gateway's API clients: token digests, scopes and limits (compacted)."""
+        return f"{self.prefix}._clients"
+
+    @property
     def monitor_state(self) -> str:
         """The monitor's exactly-once state snapshots (compacted)."""
         return f"{self.prefix}._monitor_state"
@@ -219,7 +224,7 @@ class Topics:
         ]
 
     def global_specs(self, partitions: int) -> list[TopicSpec]:
-        """Metrics, alerts, model events, and the compacted registry topics."""
+        """Metrics, alerts, model events, and the compacted registry and clients topics."""
         compacted = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
         models = compacted | {"max.message.bytes": str(8 * 1024 * 1024)}
         rf = self.replication
@@ -230,6 +235,7 @@ class Topics:
             # one partition: the registry is small and readers need a total order
             TopicSpec(self.models, 1, models, replication=rf),
             TopicSpec(self.routing, 1, compacted, replication=rf),
+            TopicSpec(self.clients, 1, compacted, replication=rf),
             TopicSpec(self.monitor_state, 1, models, replication=rf),
         ]
 
