@@ -51,19 +51,21 @@ def authorize(ctx: GatewayContext, request: Request, *scopes: str) -> Any:
 
 
 def admit(ctx: GatewayContext, record: Any, cost: int = 1) -> dict[str, str]:
-    """Charge ``cost`` requests to the client's limits; 429 when over. Returns the rate
+    """Charge ``cost`` requests to the client's limits; 429 when over (422 when ``cost``
+    could never fit: a batch larger than the burst or the whole quota). Returns the rate
     headers to send with the response."""
     decision = ctx.policy.admit(record.name, record.limits, cost)
     headers: dict[str, str] = decision.headers()
-    if not decision.allowed:
-        code = "quota_exceeded" if decision.reason == "quota" else "rate_limited"
-        message = {
-            "quota": "the client's quota for this window is used up",
-            "too_large": f"a batch of {cost} is more than this client's burst allows at once",
-        }.get(str(decision.reason), "too many requests")
-        raise ApiError(code, f"{message}; retry after {headers.get('Retry-After')} s",
+    if decision.allowed:
+        return headers
+    if decision.reason == "too_large":
+        most = min(record.limits.burst, record.limits.quota or record.limits.burst)
+        raise ApiError("batch_too_large", f"{cost} records can never pass this client's "
+                       f"limits at once; split them into batches of at most {most}",
                        headers=headers)  # fmt: skip
-    return headers
+    code = "quota_exceeded" if decision.reason == "quota" else "rate_limited"
+    what = "the quota for this window is used up" if code == "quota_exceeded" else "too many"
+    raise ApiError(code, f"{what}; retry after {headers.get('Retry-After')} s", headers=headers)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

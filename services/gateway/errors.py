@@ -23,6 +23,7 @@ __all__ = [
     "ErrorBody",
     "JsonResponse",
     "OipErrorBody",
+    "error_responses",
     "install_error_handlers",
 ]
 
@@ -89,6 +90,18 @@ class OipErrorBody(BaseModel):
 
     error: str
     code: str | None = None
+
+
+def error_responses(*statuses: int, oip: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` entry of a route that may answer these error statuses."""
+    model = OipErrorBody if oip else ErrorBody
+    meaning: dict[int, list[str]] = {}
+    for code, (status, text) in ERROR_CODES.items():
+        meaning.setdefault(status, []).append(f"`{code}`: {text}")
+    return {
+        status: {"model": model, "description": "; ".join(meaning.get(status, ["error"]))}
+        for status in statuses
+    }
 
 
 def _render(request: Request, error: ApiError) -> JsonResponse:

@@ -247,3 +247,14 @@ def test_no_scorer_means_504_with_the_request_id(kafka: KafkaConfig, tmp_path: P
     finally:
         gateway.stop()
         registry.close()
+
+
+def test_a_batch_that_can_never_fit_is_422_not_429(gw: Running) -> None:
+    token = gw.client("olga", ["batch:m"], burst=3, max_batch=4)
+    over_burst = post(gw, "/v1/models/m/batch", token, json=ROWS[:4])
+    assert over_burst.status_code == 422
+    assert over_burst.json()["error"]["code"] == "batch_too_large"
+    assert "at most 3" in over_burst.json()["error"]["message"]
+    over_max = post(gw, "/v1/models/m/batch", token, json=ROWS[:5])
+    assert over_max.status_code == 422 and "at most 4" in over_max.json()["error"]["message"]
+    assert post(gw, "/v1/models/m/batch", token, json=ROWS[:3]).json()["succeeded"] == 3

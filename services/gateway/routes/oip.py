@@ -27,7 +27,7 @@ from services.gateway.bridge import TIMEOUT, PublishError
 from services.gateway.context import Ctx, GatewayContext
 from services.gateway.contract import InvalidInputError
 from services.gateway.directory import ModelEntry
-from services.gateway.errors import ApiError, JsonResponse, OipErrorBody
+from services.gateway.errors import ApiError, JsonResponse, error_responses
 from services.gateway.routes.serving import (
     check_record,
     invalid,
@@ -42,9 +42,7 @@ from services.gateway.routes.serving import (
 __all__ = ["router", "rows_from_inputs"]
 
 router = APIRouter(tags=["open inference protocol v2"])
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": OipErrorBody} for s in (400, 401, 403, 404, 413, 422, 429, 502, 503, 504)
-}
+_ERRORS = error_responses(400, 401, 403, 404, 413, 422, 429, 502, 503, 504, oip=True)
 _DATATYPES = {"double": "FP64", "float": "FP32", "int": "INT32", "long": "INT64",
               "string": "BYTES", "boolean": "BOOL", "enum": "BYTES"}  # fmt: skip
 _INFER_BODY = {

@@ -20,7 +20,7 @@ from services.gateway.auth import admit, authorize, read_body
 from services.gateway.bridge import PublishError
 from services.gateway.context import Ctx
 from services.gateway.contract import InvalidInputError
-from services.gateway.errors import ApiError, ErrorBody, JsonResponse
+from services.gateway.errors import ApiError, JsonResponse, error_responses
 from services.gateway.routes.serving import (
     check_record,
     invalid,
@@ -38,14 +38,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["predict"])
 _LINES = frozenset({"application/x-ndjson", "application/jsonl", "application/json-lines"})
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": text}
-    for status, text in {
-        401: "no valid token", 403: "missing scope", 404: "unknown model",
-        413: "body too large", 422: "invalid input", 429: "rate limit or quota",
-        502: "the model failed", 503: "Kafka unavailable", 504: "no reply in time",
-    }.items()
-}  # fmt: skip
+_ERRORS = error_responses(401, 403, 404, 413, 422, 429, 502, 503, 504)
 _RECORD_BODY = {
     "requestBody": {
         "required": True,
