@@ -7,4 +7,5 @@ COPY streams streams
 COPY services services
 COPY scripts scripts
 RUN pip install --no-cache-dir .
+EXPOSE 8080
 ENTRYPOINT ["modelstream"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import click
 import typer.main
 import yaml
 
@@ -28,23 +27,29 @@ def modelstream_services() -> dict[str, dict[str, Any]]:
     }  # fmt: skip
 
 
-def resolve(command: list[str]) -> click.Command:
+def _is_group(node: Any) -> bool:
+    # duck-typed: typer may bring its own copy of click, whose Group is not click.Group
+    return hasattr(node, "list_commands")
+
+
+def resolve(command: list[str]) -> Any:
     """Walk the CLI tree along ``command``; fail if a word is not a (sub)command."""
-    node: click.Command = typer.main.get_command(app)
-    ctx = click.Context(node)
+    node: Any = typer.main.get_command(app)
     words = [w for w in command if not w.startswith("-")]
     for word in words:
-        if not isinstance(node, click.Group):
+        if not _is_group(node):
             break  # the rest are arguments of a leaf command
-        sub = node.get_command(ctx, word)
+        sub = node.get_command(node.context_class(node), word)
         assert sub is not None, f"'modelstream {' '.join(command)}': no command {word!r}"
         node = sub
-    assert not isinstance(node, click.Group), f"'{' '.join(command)}' names a group, not a command"
+    assert not _is_group(node), f"'{' '.join(command)}' names a group, not a command"
     return node
 
 
 def test_there_are_modelstream_services() -> None:
-    assert {"migrate", "topics", "scorer", "monitor", "sink"} <= set(modelstream_services())
+    assert {"migrate", "topics", "scorer", "monitor", "sink", "gateway"} <= set(
+        modelstream_services()
+    )
 
 
 def test_every_service_command_is_a_real_cli_command() -> None:
@@ -65,3 +70,22 @@ def test_kafka_service_supports_transactions_on_one_node() -> None:
     env = compose()["services"]["kafka"]["environment"]
     assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == 1
     assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == 1
+
+
+def test_gateway_listens_on_the_published_port_for_other_containers() -> None:
+    gateway = modelstream_services()["gateway"]
+    command = gateway["command"]
+    port = command[command.index("--port") + 1]
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    assert f"{port}:{port}" in gateway["ports"]
+    assert f":{port}/v2/health/ready" in " ".join(gateway["healthcheck"]["test"])
+    resolve(command).make_context("gateway", command[2:])  # the options parse
+
+
+def test_resolve_refuses_what_the_cli_does_not_have() -> None:
+    import pytest
+
+    with pytest.raises(AssertionError, match="no command 'nosuch'"):
+        resolve(["run", "nosuch"])
+    with pytest.raises(AssertionError, match="names a group"):
+        resolve(["run"])
