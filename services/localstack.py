@@ -5,7 +5,8 @@ The broker comes from the official jars on Maven Central (``org.apache.kafka:kaf
 and its runtime dependencies, plus a log4j2 SLF4J binding), resolved once with Maven into a
 cache outside the repository, and runs on the machine's Java with a bounded heap. It is
 configured so that transactions work on one node (replication factor 1 and min ISR 1 for
-the transaction state log and offsets topic).
+the transaction state log and offsets topic). ``secure=True`` adds SASL/SCRAM, ACLs and a
+super user ``admin`` (:mod:`services.security.local`); a state dir once secure stays so.
 
 Errors::
 
@@ -24,8 +25,21 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+from services.security._errors import KafkaSecurityError
+from services.security.local import (
+    AdminCredentials,
+    check_running_mode,
+    credentials_for_start,
+    ensure_admin_user,
+    load_credentials,
+    secure_settings,
+    write_private,
+)
 
 __all__ = [
     "BrokerError",
@@ -41,6 +55,7 @@ POM = Path(__file__).resolve().parents[1] / "scripts" / "kafka-pom.xml"
 # Kafka's own log4j2 version per minor release: the SLF4J 1.x binding must match it.
 LOG4J_FOR_KAFKA = {"4.0": "2.24.3", "4.1": "2.24.3", "4.2": "2.25.1", "4.3": "2.25.1"}
 USE_EXISTING = "or set MODELSTREAM_KAFKA=host:port to use an existing Kafka cluster"
+T = TypeVar("T")
 
 
 class LocalStackError(Exception):
@@ -125,6 +140,7 @@ class BrokerStatus:
     pid: int | None
     bootstrap: str | None
     state_dir: Path
+    secure: bool = False
 
 
 LOG4J2 = """\
@@ -141,7 +157,9 @@ logger.state.level = WARN
 """
 
 
-def _server_properties(state_dir: Path, port: int, controller_port: int) -> str:
+def _server_properties(
+    state_dir: Path, port: int, controller_port: int, admin: AdminCredentials | None = None
+) -> str:
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",
@@ -165,6 +183,8 @@ def _server_properties(state_dir: Path, port: int, controller_port: int) -> str:
         "message.max.bytes": str(8 * 1024 * 1024),
         "log.segment.bytes": str(64 * 1024 * 1024),
     }
+    if admin is not None:
+        settings |= secure_settings(port, controller_port, admin)
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
@@ -172,6 +192,7 @@ class LocalBroker:
     """One local broker whose config, data, logs and pid live in ``state_dir``.
 
     ``start`` is idempotent: a broker already running from this directory is reused.
+    ``secure``: SASL/SCRAM and ACLs; :meth:`admin_credentials` is its super user.
     """
 
     def __init__(
@@ -182,8 +203,10 @@ class LocalBroker:
         port: int | None = None,
         controller_port: int | None = None,
         heap_mb: int = 512,
+        secure: bool = False,
     ) -> None:
         self.state_dir = state_dir.absolute()
+        self.secure = secure
         self.libs = libs
         self._port = port
         self._controller_port = controller_port
@@ -209,7 +232,8 @@ class LocalBroker:
         pid = state.get("pid") if state else None
         if state is None or not isinstance(pid, int) or not self._is_our_broker(pid):
             return BrokerStatus(False, None, None, self.state_dir)
-        return BrokerStatus(True, pid, str(state["bootstrap"]), self.state_dir)
+        secure = state.get("secure") is True
+        return BrokerStatus(True, pid, str(state["bootstrap"]), self.state_dir, secure)
 
     def _is_our_broker(self, pid: int) -> bool:
         try:
@@ -222,18 +246,33 @@ class LocalBroker:
         """Start the broker (or find it running) and return its bootstrap address."""
         current = self.status()
         if current.running and current.bootstrap:
+            _translated(lambda: check_running_mode(self.state_dir, self.secure, current.secure))
             return current.bootstrap
         java = _require("java", "install Java 17+ (Debian: apt-get install openjdk-17-jre)")
+        admin = _translated(lambda: credentials_for_start(self.state_dir, secure=self.secure))
         port, controller_port = self._choose_ports()
-        props = self._write_config(port, controller_port)
+        props = self._write_config(port, controller_port, admin)
         self._format(java, props)
+        started = time.monotonic()
         process = self._spawn(java, props)
         bootstrap = f"127.0.0.1:{port}"
-        self._state_file.write_text(
-            json.dumps({"pid": process.pid, "port": port, "bootstrap": bootstrap})
-        )
+        state = {"pid": process.pid, "port": port, "bootstrap": bootstrap, "secure": bool(admin)}
+        self._state_file.write_text(json.dumps(state))
         self._wait_ready(process, port, timeout)
+        if admin is not None:
+            self._secure_admin(bootstrap, admin, timeout - (time.monotonic() - started))
         return bootstrap
+
+    def admin_credentials(self) -> AdminCredentials | None:
+        """The secure broker's super user (None for a broker without security)."""
+        return _translated(lambda: load_credentials(self.state_dir))
+
+    def _secure_admin(self, bootstrap: str, admin: AdminCredentials, timeout: float) -> None:
+        try:
+            ensure_admin_user(bootstrap, admin, max(timeout, 10.0))
+        except KafkaSecurityError as exc:
+            self.stop()
+            raise BrokerError(f"{exc}; last log lines:\n{self._log_tail()}") from exc
 
     def _choose_ports(self) -> tuple[int, int]:
         """Given ports, else the ones this directory used last (clients keep working
@@ -249,10 +288,12 @@ class LocalBroker:
         ports_file.write_text(json.dumps({"port": port, "controller_port": controller}))
         return port, controller
 
-    def _write_config(self, port: int, controller_port: int) -> Path:
+    def _write_config(self, port: int, controller: int, admin: AdminCredentials | None) -> Path:
         (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        if admin is not None:  # the admin's password is in the JAAS settings, SCRAM in data/
+            self.state_dir.chmod(0o700)
         props = self.state_dir / "server.properties"
-        props.write_text(_server_properties(self.state_dir, port, controller_port))
+        write_private(props, _server_properties(self.state_dir, port, controller, admin))
         (self.state_dir / "log4j2.properties").write_text(LOG4J2)
         return props
 
@@ -330,6 +371,14 @@ class LocalBroker:
             _wait_gone(current.pid, 5.0)
         self._state_file.unlink(missing_ok=True)
         return True
+
+
+def _translated(call: Callable[[], T]) -> T:
+    """``call()``, its security errors as BrokerError (same message)."""
+    try:
+        return call()
+    except KafkaSecurityError as exc:
+        raise BrokerError(str(exc)) from exc
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
