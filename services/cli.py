@@ -21,9 +21,11 @@ from rich.console import Console
 from rich.table import Table
 
 from services.bench import BenchError
+from services.gateway.cli import clients_app
 from services.localstack import LocalStackError
 from services.registry.cli import models_app
 from services.runtime import kafka_config, local_broker, topics
+from services.security.cli import acls_app, users_app
 from services.settings import Settings
 from services.warehouse import WarehouseError
 from streams.kafka import KafkaSetupError, ensure_topics, make_admin
@@ -44,6 +46,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(topics_app, name="topics")
 app.add_typer(run_app, name="run")
 app.add_typer(models_app, name="models")
+app.add_typer(clients_app, name="clients")
 
 console = Console()
 err = Console(stderr=True)
@@ -94,14 +97,26 @@ def kafka_start(
     controller_port: Annotated[int | None, typer.Option(help="KRaft controller port")] = None,
     heap_mb: Annotated[int, typer.Option(help="Broker JVM heap in MB")] = 512,
     timeout: Annotated[float, typer.Option(help="Seconds to wait until ready")] = 90.0,
+    secure: Annotated[
+        bool, typer.Option("--secure", help="SASL/SCRAM + ACLs; prints the admin's credentials")
+    ] = False,
 ) -> None:
     """Start the local single-node Kafka broker (KRaft) and print its bootstrap address."""
     settings = _settings()
     with _friendly_errors():
-        broker = local_broker(settings, port=port, controller_port=controller_port, heap_mb=heap_mb)
+        broker = local_broker(
+            settings, port=port, controller_port=controller_port, heap_mb=heap_mb, secure=secure
+        )
         bootstrap = _timed("kafka broker started", lambda: broker.start(timeout))
+        admin = broker.admin_credentials() if secure else None
     console.print(f"logs: {broker.log_file}")
     print(f"bootstrap={bootstrap}")
+    if admin is not None:
+        print(
+            f"# SASL/SCRAM + ACLs. {admin.username} is a SUPER USER (no ACL check applies): "
+            "give each service its own user, `modelstream kafka users add NAME --role ROLE`"
+        )
+        print(admin.exports())
 
 
 @kafka_app.command("stop")
@@ -120,10 +135,15 @@ def kafka_status() -> None:
     with _friendly_errors():
         status = local_broker(settings).status()
     if status.running:
-        print(f"running pid={status.pid} bootstrap={status.bootstrap}")
+        security = "SASL_PLAINTEXT" if status.secure else "PLAINTEXT"
+        print(f"running pid={status.pid} bootstrap={status.bootstrap} security={security}")
         return
     print(f"not running (state dir {status.state_dir})")
     raise typer.Exit(3)
+
+
+kafka_app.add_typer(users_app, name="users")
+kafka_app.add_typer(acls_app, name="acls")
 
 
 @db_app.command("migrate")
@@ -283,15 +303,28 @@ def _print_result(columns: list[str], rows: list[list[object]], output: str) -> 
 
 @app.command("bench")
 def bench_cmd(
-    quick: Annotated[bool, typer.Option("--quick", help="Keep the run under 2 minutes")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Keep the run short (2-3 min)")] = False,
     events: Annotated[int | None, typer.Option(help="Requests per throughput phase")] = None,
     rate: Annotated[float, typer.Option(help="Offered load of the latency phase, req/s")] = 2_000.0,
     json: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON")] = None,
+    gateway: Annotated[
+        bool, typer.Option("--gateway", help="Gateway and scorer against MLServer instead")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(help="--gateway: HTTP connections")] = 32,
+    mlserver_workers: Annotated[
+        int, typer.Option(help="--gateway: MLServer parallel_workers (0: in-process)")
+    ] = 1,
 ) -> None:
-    """Measure the scorer against a raw passthrough and a faust agent, in one run."""
-    from services.bench import run_bench
+    """Measure the scorer against a raw passthrough and a faust agent, in one run; with
+    --gateway, the gateway and the scorer against MLServer (REST and Kafka mode)."""
+    from services.bench import GatewayConfig, run_bench, run_gateway_bench
 
     with _friendly_errors():
+        if gateway:
+            config = GatewayConfig.choose(quick=quick, events=events, concurrency=concurrency,
+                                          mlserver_workers=mlserver_workers)  # fmt: skip
+            run_gateway_bench(_settings(), config, json_path=json, console=console)
+            return
         run_bench(
             _settings(), quick=quick, events=events, rate=rate, json_path=json, console=console
         )
@@ -312,3 +345,34 @@ def run_monitor_cmd(
     config = MonitorConfig(topics(settings), instance_id=instance, max_interval=interval_ms / 1e3)
     with _friendly_errors():
         run_monitor(kafka_config(settings, client_id=f"monitor-{instance}"), config)
+
+
+@run_app.command("gateway")
+def run_gateway_cmd(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8080,
+    instance: Annotated[
+        str, typer.Option(help="Instance id: names this gateway's reply topic")
+    ] = "0",
+    timeout_ms: Annotated[float, typer.Option(help="How long predict waits for a reply")] = 5000.0,
+    max_batch: Annotated[int, typer.Option(help="Most records in one batch call")] = 1000,
+    public_catalogue: Annotated[
+        bool, typer.Option(help="Serve the catalogue and portal without a token")
+    ] = False,
+    access_log: Annotated[bool, typer.Option(help="Log every request (never tokens)")] = True,
+    log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
+) -> None:
+    """Serve REST, batch and Open Inference Protocol v2 over the Kafka topics."""
+    from services.gateway.context import GatewayConfig
+    from services.gateway.service import build_context, run_gateway
+
+    _logging(log_level)
+    settings = _settings()
+    config = GatewayConfig(
+        instance_id=instance, request_timeout=timeout_ms / 1e3, max_batch=max_batch,
+        public_catalogue=public_catalogue,
+    )  # fmt: skip
+    with _friendly_errors():
+        kafka = kafka_config(settings, client_id=f"gateway-{instance}")
+        ctx = build_context(kafka, topics(settings), config, None)
+        run_gateway(ctx, host, port, access_log=access_log, log_level=log_level.lower())

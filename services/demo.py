@@ -4,7 +4,8 @@ Starts (or reuses) the local broker, migrates the embedded warehouse, registers 
 champion and a different challenger for the ``churn`` model (one sensitive attribute,
 ``group``), runs a real scorer process, lands everything in ClickHouse with the sink,
 streams requests (a few malformed ones among them) with a progress bar, sends delayed
-labels, and prints what happened and the SQL to look further.
+labels, calls the same model through the HTTP gateway (``services.demo_gateway``), and
+prints what happened and the SQL to look further.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from rich.table import Table
 
 from schemas.codec import Codec
 from schemas.contracts import codec_for
+from services.demo_gateway import run_gateway_leg
 from services.registry import Registry
 from services.runtime import kafka_config, local_broker
 from services.settings import Settings
@@ -80,6 +82,7 @@ class DemoResult:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     performance: dict[str, dict[str, float]] = field(default_factory=dict)
     fairness: dict[str, Any] = field(default_factory=dict)
+    gateway: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +99,7 @@ class DemoResult:
             "alerts": self.alerts,
             "performance": self.performance,
             "fairness": self.fairness,
+            "gateway": self.gateway,
         }
 
 
@@ -161,6 +165,9 @@ def _run(
             result = _stream(kafka, names, run, events, rate, console)
             result.labels_sent = _send_labels(kafka, names, result)
             _wait_monitored(warehouse, result, started_ms, console)
+            leg = run_gateway_leg(settings, kafka, names, MODEL, run, _http_rows(), console)
+            result.gateway = leg.as_json()
+            _wait_landed(warehouse, f"gw-{run}-%", leg.served)
         finally:
             for proc in (scorer, monitor):
                 proc.terminate()
@@ -360,6 +367,20 @@ def _wait_monitored(warehouse: Warehouse, result: DemoResult, since: int, consol
             if landed >= result.replies and windows and windows == last:
                 return
             last = windows
+
+
+def _http_rows() -> list[dict[str, Any]]:
+    return list(feature_rows(510, seed=7, group_effect=0.7))
+
+
+def _wait_landed(warehouse: Warehouse, ids: str, count: int, timeout: float = 30.0) -> None:
+    """Until ``count`` predictions with request ids LIKE ``ids`` are in the warehouse."""
+    deadline = time.monotonic() + timeout
+    sql = "SELECT count() FROM predictions WHERE model = %(m)s AND request_id LIKE %(r)s"
+    while time.monotonic() < deadline:
+        if warehouse.query(sql, {"m": MODEL, "r": ids}).rows[0][0] >= count:
+            return
+        time.sleep(0.5)
 
 
 def _summarise(warehouse: Warehouse, result: DemoResult, since: int) -> None:

@@ -38,5 +38,11 @@ def test_demo_runs_end_to_end_and_writes_its_summary(kafka: KafkaConfig, tmp_pat
     assert summary["fairness"]["attribute"] == "group"
     assert "demographic_parity_difference" in summary["fairness"]
     assert "equalized_odds_difference" in summary["fairness"]
-    assert summary["warehouse_rows"]["predictions"] == summary["replies"]
+    gateway = summary["gateway"]
+    assert gateway["served"] == 400 + 100 + 10  # predictions, batch minus its bad record, infer
+    assert gateway["batch"] == {"count": 101, "succeeded": 100, "failed": 1}
+    assert gateway["refused"] == {"unauthenticated": 401, "invalid_input": 422}
+    assert gateway["status"]["200"] == 400 + 2
+    # everything the scorer answered, over Kafka or HTTP, landed once in the warehouse
+    assert summary["warehouse_rows"]["predictions"] == summary["replies"] + gateway["served"]
     assert "modelstream sql" in done.stdout
