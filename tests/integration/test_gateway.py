@@ -258,3 +258,35 @@ def test_a_batch_that_can_never_fit_is_422_not_429(gw: Running) -> None:
     over_max = post(gw, "/v1/models/m/batch", token, json=ROWS[:5])
     assert over_max.status_code == 422 and "at most 4" in over_max.json()["error"]["message"]
     assert post(gw, "/v1/models/m/batch", token, json=ROWS[:3]).json()["succeeded"] == 3
+
+
+def test_many_concurrent_requests_share_the_bridge(gw: Running) -> None:
+    """300 requests at once: all answered, each with its own reply, none crossed."""
+    import asyncio
+
+    token = gw.client("pat", ["predict:m"], rate_per_s=10_000.0, burst=10_000)
+    records = list(rows(300, seed=5))
+
+    async def fire() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=64)
+        async with httpx.AsyncClient(base_url=gw.url, headers=bearer(token), limits=limits,
+                                     timeout=30) as client:  # fmt: skip
+            return await asyncio.gather(*(
+                client.post("/v1/models/m/predict", json=r, headers={"X-Request-Id": f"c{i}"})
+                for i, r in enumerate(records)
+            ))  # fmt: skip
+
+    answers = asyncio.run(fire())
+    assert [a.status_code for a in answers] == [200] * 300
+    assert [a.json()["request_id"] for a in answers] == [f"c{i}" for i in range(300)]
+    single = {i: post(gw, "/v1/models/m/predict", token, json=records[i]).json()["prediction"]
+              for i in (0, 150, 299)}  # fmt: skip
+    assert {i: answers[i].json()["prediction"] for i in single} == single
+
+
+def test_tokens_never_reach_the_log(gw: Running) -> None:
+    token = gw.client("quinn", ["predict:m"])
+    post(gw, "/v1/models/m/predict", token, json=ROWS[0])
+    post(gw, "/v1/models/m/predict", token + "x", json=ROWS[0])
+    secret = token.rsplit("_", 1)[1]
+    assert secret not in gw.gateway.log.read_text()
