@@ -230,12 +230,8 @@ class KafkaBridge:
             specs = self.config.topics.model_specs(model, self.config.reply_partitions)
             try:
                 await asyncio.to_thread(ensure_topics, self._admin, specs, 10)
-            except Exception as exc:
-                raise PublishError(
-                    f"the topics of model {model!r} do not exist and could not be created "
-                    f"({exc}); run `modelstream topics create --model {model}`",
-                    "no_topic",
-                ) from exc
+            except Exception as exc:  # any admin failure means: this gateway cannot publish
+                raise _topic_error(model, topic, exc) from exc
             self._known_topics.add(topic)
         return topic
 
@@ -283,6 +279,21 @@ class KafkaBridge:
     def _dlq_delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
             log.error("could not record a refused request on %s: %s", message.topic(), error)
+
+
+def _topic_error(model: str, topic: str, exc: Exception) -> PublishError:
+    if "AUTHORIZATION" in str(exc).upper():
+        return PublishError(
+            f"this gateway's Kafka principal may not use {topic} (topic authorization "
+            f"failed): grant it the gateway role for the model, e.g. `modelstream kafka acls "
+            f"grant USER --role gateway --model {model}`",
+            "topic_authorization_failed",
+        )
+    return PublishError(
+        f"the topics of model {model!r} do not exist and could not be created ({exc}); "
+        f"run `modelstream topics create --model {model}`",
+        "no_topic",
+    )
 
 
 def _ok(message: Message) -> bool:

@@ -16,6 +16,7 @@ import httpx
 from services.gateway.clients import ClientStore
 from services.gateway.policy import Limits
 from services.localstack import free_port
+from streams.kafka import KafkaConfig
 from tests.integration.scoring_support import MODELSTREAM, ScorerProcess, Stack
 
 
@@ -30,11 +31,14 @@ class GatewayProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> GatewayProcess:
-        env = os.environ | {
-            "MODELSTREAM_KAFKA": self.stack.kafka.bootstrap,
-            "MODELSTREAM_TOPIC_PREFIX": self.stack.topics.prefix,
-            "MODELSTREAM_DATA_DIR": str(self.stack.tmp / "data"),
-        }
+        env = (
+            os.environ
+            | kafka_env(self.stack.kafka)
+            | {
+                "MODELSTREAM_TOPIC_PREFIX": self.stack.topics.prefix,
+                "MODELSTREAM_DATA_DIR": str(self.stack.tmp / "data"),
+            }
+        )
         cmd = [MODELSTREAM, "run", "gateway", "--port", str(self.port),
                "--instance", self.instance, *self.args]  # fmt: skip
         with self.log.open("ab") as out:
@@ -60,6 +64,19 @@ class GatewayProcess:
                 self.proc.kill()
                 self.proc.wait(10)
         return self.log.read_text()
+
+
+def kafka_env(kafka: KafkaConfig) -> dict[str, str]:
+    """The settings a modelstream process needs to reach ``kafka`` as its principal."""
+    env = {"MODELSTREAM_KAFKA": kafka.bootstrap,
+           "MODELSTREAM_KAFKA_SECURITY_PROTOCOL": kafka.security_protocol}  # fmt: skip
+    if kafka.sasl_mechanism:
+        env |= {
+            "MODELSTREAM_KAFKA_SASL_MECHANISM": kafka.sasl_mechanism,
+            "MODELSTREAM_KAFKA_USERNAME": kafka.username or "",
+            "MODELSTREAM_KAFKA_PASSWORD": kafka.password or "",
+        }
+    return env
 
 
 @dataclass

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 from confluent_kafka import (
@@ -29,6 +30,7 @@ from confluent_kafka.admin import AdminClient
 from typer.testing import CliRunner
 
 from services.cli import app
+from services.gateway.clients import ClientStore
 from services.localstack import BrokerError, LocalBroker, resolve_jars
 from services.monitor import watch_factory
 from services.registry import Registry, RegistryView
@@ -46,7 +48,8 @@ from streams.kafka import (
 )
 from streams.monitoring.stream import MonitorConfig, MonitorLoop
 from streams.scoring import DeploymentTable, Scorer, ScorerConfig
-from tests.integration.scoring_support import SCHEMA
+from tests.integration.gateway_support import GatewayProcess, bearer, wait_until_known
+from tests.integration.scoring_support import SCHEMA, Stack
 
 pytestmark = pytest.mark.integration
 SASL = {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-256"}
@@ -225,6 +228,42 @@ def test_each_part_runs_with_only_its_role(
     assert monitored(monitor_cfg, names) >= 2
     denied = [r.getMessage() for r in caplog.records if "AUTHORIZATION" in r.getMessage()]
     assert not denied, denied
+
+
+def test_the_gateway_serves_only_what_its_principal_may_write(
+    secure: Secure, make_user: Callable[..., KafkaConfig], tag: str, tmp_path: Path
+) -> None:
+    """`modelstream run gateway` as a gateway user of model a: a is served over HTTP;
+    model b, registered and routed but not granted, is refused by the broker, and the
+    client is told which ACL is missing."""
+    names = Topics(f"g-{tag}")
+    registry = make_user("registry", "registry", names.prefix)
+    ensure_topics(make_admin(secure.admin_config), names.global_specs(1)
+                  + names.model_specs("a", 1) + names.model_specs("b", 1))  # fmt: skip
+    with Registry(registry, names, actor="tests", timeout=30) as writer:
+        for model in ("a", "b"):
+            writer.register(model, tiny_model(), SCHEMA, task="classification", role="champion")
+    gateway_user = make_user("gw", "gateway", names.prefix, models=["a"], instance="t")
+    stack = Stack(gateway_user, names, None, tmp_path)  # type: ignore[arg-type]  # no registry
+    with ClientStore(secure.admin_config, names) as store:
+        _, token = store.create("app", ["predict:*"])
+    row = {f"x{i}": 0.1 for i in range(10)} | {"group": "a"}
+    with serving(make_user("scorer", "scorer", names.prefix, instance="0"), names):
+        gateway = GatewayProcess(stack, "--timeout-ms", "20000").start()
+        try:
+            wait_until_known(gateway.url, token)
+            served = httpx.post(f"{gateway.url}/v1/models/a/predict", json=row,
+                                headers=bearer(token), timeout=30)  # fmt: skip
+            refused = httpx.post(f"{gateway.url}/v1/models/b/predict", json=row,
+                                 headers=bearer(token), timeout=30)  # fmt: skip
+        finally:
+            log = gateway.stop()
+    assert served.status_code == 200, served.text
+    assert served.json()["served_by"] == "champion"
+    assert refused.status_code == 503, refused.text
+    message = refused.json()["error"]["message"]
+    assert "topic_authorization_failed" in message and "--role gateway --model b" in message
+    assert secure.admin.password not in log and gateway_user.password not in log  # type: ignore[operator]
 
 
 def test_runtime_needs_credentials_for_a_secure_local_broker(secure: Secure) -> None:
