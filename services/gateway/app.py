@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from services.gateway.bridge import BridgeClosedError, BridgeError, PublishError
 from services.gateway.context import GatewayContext
 from services.gateway.errors import ApiError, JsonResponse, install_error_handlers
-from services.gateway.routes import oip, v1
+from services.gateway.routes import catalogue, oip, portal, v1
 
 __all__ = ["create_app"]
 
@@ -44,7 +44,7 @@ def create_app(ctx: GatewayContext, extra: tuple[APIRouter, ...] = ()) -> FastAP
     app.state.ctx = ctx
     install_error_handlers(app)
     app.add_exception_handler(BridgeError, _bridge_error)
-    for router in (v1.router, oip.router, *extra):
+    for router in (v1.router, oip.router, catalogue.router, portal.router, *extra):
         app.include_router(router)
     return app
 
