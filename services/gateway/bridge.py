@@ -242,7 +242,12 @@ class KafkaBridge:
         assert self._loop is not None
         while not self._stop.is_set():
             try:
-                messages = self._consumer.consume(1_000, 0.1)
+                # consume(n, timeout) waits for n messages or the timeout: block only for
+                # the first, then take what is already there
+                first = self._consumer.poll(0.1)
+                if first is None:
+                    continue
+                messages = [first, *self._consumer.consume(1_000, 0)]
             except KafkaException as exc:
                 log.warning("reply consumer: %s", exc)
                 continue
