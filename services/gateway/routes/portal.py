@@ -257,8 +257,7 @@ _TENSOR: Final = {
     "properties": {
         "name": {"type": "string", "description": "a feature name, or any name for [N, F]"},
         "shape": {"type": "array", "items": {"type": "integer"}},
-        "datatype": {"type": "string", "enum": ["FP64", "FP32", "INT64", "INT32", "BOOL",
-                                                "BYTES"]},
+        "datatype": {"type": "string", "enum": ["FP64", "FP32", "INT64", "INT32", "BOOL", "BYTES"]},
         "data": {"type": "array", "items": {}},
         "parameters": {"type": "object", "nullable": True},
     },
@@ -359,10 +358,8 @@ def _operation(
 def _components(entry: ModelEntry) -> dict[str, Any]:
     reply = reply_schema(entry.champion.task, entry.champion.classes)
     fields = {key: reply["properties"][key] for key in _HTTP_FIELDS}
-    fields["gateway_latency_ms"] = {
-        "type": "number",
-        "description": "The gateway's time, body read to reply, milliseconds.",
-    }
+    fields["gateway_latency_ms"] = {"type": "number", "description": "The gateway's time, "
+                                    "body read to reply, milliseconds."}  # fmt: skip
     item = {"index": {"type": "integer"}, "ok": {"type": "boolean"},
             "request_id": {"type": "string"}, **fields,
             "error": {"allOf": [{"$ref": _REF + "ErrorDetail"}], "nullable": True}}  # fmt: skip
@@ -373,12 +370,11 @@ def _components(entry: ModelEntry) -> dict[str, Any]:
         "BatchItem": {"type": "object", "properties": item,
                       "required": ["index", "ok", "request_id"]},
         "BatchResult": {"type": "object", "required": ["model", "count", "results"],
-                        "properties": {"model": {"type": "string"},
-                                       "count": {"type": "integer"},
+                        "properties": {"model": {"type": "string"}, "count": {"type": "integer"},
                                        "succeeded": {"type": "integer"},
-                                       "failed": {"type": "integer"},
-                                       "results": {"type": "array",
-                                                   "items": {"$ref": _REF + "BatchItem"}}}},
+                                       "failed": {"type": "integer"}, "results": {
+                                           "type": "array",
+                                           "items": {"$ref": _REF + "BatchItem"}}}},
         "ErrorDetail": _ERROR_DETAIL,
         "Error": {"type": "object", "required": ["error"],
                   "properties": {"error": {"$ref": _REF + "ErrorDetail"}}},
