@@ -17,16 +17,29 @@ so a rate is a processing rate, never a producer rate:
 - **RSS**: the scorer's ``VmRSS`` every 0.5 s: at ready, after the throughput phase
   (warm), peak, and at the end of the latency phase.
 
+``--gateway`` (:func:`run_gateway_bench`) measures modelstream against MLServer instead,
+one scikit-learn model served by both on the same machine and broker:
+
+- **gateway vs MLServer REST**: requests/s and p50 / p99 at a fixed concurrency, the same
+  closed-loop load generator (its own process) and rows for both;
+- **scorer vs MLServer Kafka mode**: events/s over N requests on the same broker.
+
+MLServer runs from a virtualenv of its own under the cache directory, installed on first
+use; if that fails, its numbers are reported missing with the reason.
+
 The report checks the issue's targets (:func:`evaluate_targets`) and says met or missed.
 
 Errors::
 
     BenchError
-    ├── ServiceError     the scorer or faust process did not start, or died
-    └── LoadError        the requests under test could not be produced
+    ├── ServiceError          a process under test did not start, or died
+    ├── LoadError             the requests under test could not be produced
+    └── MLServerUnavailableError  MLServer's own virtualenv could not be installed
 """
 
-from services.bench._errors import BenchError, LoadError, ServiceError
+from services.bench._errors import BenchError, LoadError, MLServerUnavailableError, ServiceError
+from services.bench._gateway_run import GatewayConfig, run_gateway_bench
+from services.bench._http_load import LoadResult, LoadSpec
 from services.bench._latency import LatencySummary, percentile, summarize
 from services.bench._load import due_count
 from services.bench._report import evaluate_targets, render
@@ -36,8 +49,12 @@ from services.bench._run import BenchConfig, run_bench
 __all__ = [
     "BenchConfig",
     "BenchError",
+    "GatewayConfig",
     "LatencySummary",
     "LoadError",
+    "LoadResult",
+    "LoadSpec",
+    "MLServerUnavailableError",
     "ServiceError",
     "due_count",
     "evaluate_targets",
@@ -45,5 +62,6 @@ __all__ = [
     "percentile",
     "render",
     "run_bench",
+    "run_gateway_bench",
     "summarize",
 ]

@@ -1,13 +1,14 @@
 """The benchmark's errors: one root, a precise subclass per way a run can fail::
 
 BenchError
-├── ServiceError     the scorer or faust process did not start, or died
-└── LoadError        the requests under test could not be produced
+├── ServiceError          a process under test did not start, or died
+├── LoadError             the requests under test could not be produced
+└── MLServerUnavailableError  MLServer's own virtualenv could not be installed (--gateway)
 """
 
 from __future__ import annotations
 
-__all__ = ["BenchError", "LoadError", "ServiceError"]
+__all__ = ["BenchError", "LoadError", "MLServerUnavailableError", "ServiceError"]
 
 
 class BenchError(Exception):
@@ -15,8 +16,12 @@ class BenchError(Exception):
 
 
 class ServiceError(BenchError):
-    """A process under test (the scorer, the faust worker) did not start or died."""
+    """A process under test (scorer, faust worker, gateway, MLServer) did not start or died."""
 
 
 class LoadError(BenchError):
     """The requests under test could not be produced."""
+
+
+class MLServerUnavailableError(BenchError):
+    """MLServer's virtualenv could not be created or installed (``--gateway``)."""
