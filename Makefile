@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup test unit integration demo lint format bench clean kafka-jars
+.PHONY: setup test unit integration demo lint format bench clean kafka-jars chromium
 
 setup: $(STAMP) kafka-jars
 
@@ -19,13 +19,17 @@ $(STAMP): pyproject.toml
 kafka-jars: $(STAMP)
 	@$(BIN)/modelstream kafka jars
 
-test: setup
+# Debian's chromium, for the tests that render the catalogue and portal pages
+chromium:
+	@scripts/install-chromium
+
+test: setup chromium
 	$(BIN)/python -m pytest -q
 
 unit: setup
 	$(BIN)/python -m pytest -q tests/unit schemas streams
 
-integration: setup
+integration: setup chromium
 	$(BIN)/python -m pytest -q tests/integration
 
 demo: setup

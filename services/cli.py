@@ -360,19 +360,27 @@ def run_gateway_cmd(
         bool, typer.Option(help="Serve the catalogue and portal without a token")
     ] = False,
     access_log: Annotated[bool, typer.Option(help="Log every request (never tokens)")] = True,
+    fast_replies: Annotated[
+        bool,
+        typer.Option(
+            help="Read replies before their scorer transaction commits (a commit round trip "
+            "sooner; an aborted batch's reply may be the one answered)"
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
 ) -> None:
     """Serve REST, batch and Open Inference Protocol v2 over the Kafka topics."""
     from services.gateway.context import GatewayConfig
     from services.gateway.service import build_context, run_gateway
+    from services.gateway.stats import warehouse_stats
 
     _logging(log_level)
     settings = _settings()
     config = GatewayConfig(
         instance_id=instance, request_timeout=timeout_ms / 1e3, max_batch=max_batch,
-        public_catalogue=public_catalogue,
+        public_catalogue=public_catalogue, read_committed=not fast_replies,
     )  # fmt: skip
     with _friendly_errors():
         kafka = kafka_config(settings, client_id=f"gateway-{instance}")
-        ctx = build_context(kafka, topics(settings), config, None)
+        ctx = build_context(kafka, topics(settings), config, warehouse_stats(settings))
         run_gateway(ctx, host, port, access_log=access_log, log_level=log_level.lower())

@@ -63,6 +63,8 @@ def stop(ctx: GatewayContext) -> None:
     ctx.bridge.close()
     ctx.models.stop()
     ctx.clients.stop()
+    if ctx.stats is not None:
+        ctx.stats.close()
 
 
 async def _bridge_error(request: Request, exc: Exception) -> JsonResponse:

@@ -74,6 +74,11 @@ class BridgeConfig:
     reply_partitions: int = 3
     reply_retention_ms: int = 3_600_000  # replies are read within seconds or never
     publish_timeout_ms: int = 10_000
+    # read_committed (default): a reply is seen once its scorer transaction committed,
+    # exactly once. False answers as soon as the scorer wrote the reply, a commit round
+    # trip earlier; a reply of a batch that is then aborted may be seen, and the replayed
+    # batch's reply is dropped as late (the HTTP client still gets one answer).
+    read_committed: bool = True
 
     @property
     def reply_topic(self) -> str:
@@ -95,7 +100,9 @@ class KafkaBridge:
             )
         )  # fmt: skip
         group = f"{config.topics.prefix}.gateway-{config.instance_id}"
-        self._consumer = Consumer(consumer_config(kafka, group, fetch_wait_max_ms=5))
+        self._consumer = Consumer(
+            consumer_config(kafka, group, read_committed=config.read_committed, fetch_wait_max_ms=5)
+        )
         self._pending: dict[str, asyncio.Future[bytes]] = {}
         self._known_topics: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -27,6 +27,7 @@ class GatewayConfig:
     max_batch: int = 1_000  # records per batch call, for every client (clients may have less)
     default_limits: Limits = field(default_factory=Limits)
     public_catalogue: bool = False  # let anyone read the catalogue and portal pages
+    read_committed: bool = True  # replies only once their scorer transaction committed
     version: str = "0.1.0"
 
 

@@ -24,7 +24,10 @@ def build_context(
     kafka: KafkaConfig, topics: Topics, config: GatewayConfig, stats: object = None
 ) -> GatewayContext:
     """The parts of one gateway process, not started yet (the app's lifespan starts them)."""
-    bridge = KafkaBridge(kafka, BridgeConfig(topics, instance_id=config.instance_id))
+    bridge_config = BridgeConfig(
+        topics, instance_id=config.instance_id, read_committed=config.read_committed
+    )
+    bridge = KafkaBridge(kafka, bridge_config)
     return GatewayContext(
         config=config,
         bridge=bridge,
