@@ -290,3 +290,20 @@ def test_tokens_never_reach_the_log(gw: Running) -> None:
     post(gw, "/v1/models/m/predict", token + "x", json=ROWS[0])
     secret = token.rsplit("_", 1)[1]
     assert secret not in gw.gateway.log.read_text()
+
+
+def test_fast_replies_answer_from_the_same_scorer(gw: Running) -> None:
+    """A second gateway, reading replies read_uncommitted, beside the first one."""
+    from tests.integration.gateway_support import GatewayProcess, wait_until_known
+
+    fast = GatewayProcess(gw.stack, "--fast-replies", instance="fast").start()
+    try:
+        token = gw.client("rita", ["predict:m"])
+        wait_until_known(fast.url, token)
+        answers = [httpx.post(f"{fast.url}/v1/models/m/predict", json=r, headers=bearer(token),
+                              timeout=30) for r in ROWS[:20]]  # fmt: skip
+        slow = [post(gw, "/v1/models/m/predict", token, json=r) for r in ROWS[:20]]
+    finally:
+        fast.stop()
+    assert [a.status_code for a in answers] == [200] * 20
+    assert [a.json()["prediction"] for a in answers] == [s.json()["prediction"] for s in slow]
