@@ -38,6 +38,7 @@ _TRANSIENT: Final = frozenset(
         KafkaError.NOT_LEADER_FOR_PARTITION,
         KafkaError.LEADER_NOT_AVAILABLE,
         KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._UNKNOWN_PARTITION,  # a just-created topic the client's metadata lacks
         KafkaError.REQUEST_TIMED_OUT,
         KafkaError._TIMED_OUT,
         KafkaError._TRANSPORT,
