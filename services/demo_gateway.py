@@ -24,6 +24,7 @@ from rich.table import Table
 
 from services.gateway.clients import ClientStore
 from services.gateway.policy import Limits
+from services.gateway.service import wait_ready
 from services.localstack import free_port
 from services.settings import Settings
 from streams.kafka import KafkaConfig, Topics
@@ -87,14 +88,8 @@ def _start(settings: Settings, kafka: KafkaConfig, names: Topics, port: int) -> 
     cmd = [exe, "run", "gateway", "--port", str(port), "--instance", "demo", "--no-access-log"]
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
+    if wait_ready(f"http://127.0.0.1:{port}", proc):
+        return proc
     proc.kill()
     raise RuntimeError(f"the gateway did not start; see {log}")
 

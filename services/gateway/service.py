@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import time
 
+import httpx
 import uvicorn
 
 from services.gateway.app import create_app
@@ -15,7 +18,7 @@ from services.gateway.policy import PolicyManager
 from services.registry import RegistryView
 from streams.kafka import KafkaConfig, Topics
 
-__all__ = ["build_context", "run_gateway"]
+__all__ = ["build_context", "run_gateway", "wait_ready"]
 
 log = logging.getLogger("modelstream.gateway")
 
@@ -57,3 +60,17 @@ def run_gateway(
         )
     )  # fmt: skip
     server.run()
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 90.0) -> bool:
+    """Whether the gateway at ``url`` (run by ``process``) said ready within ``timeout``;
+    False as soon as the process exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    return False

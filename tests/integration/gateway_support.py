@@ -15,6 +15,7 @@ import httpx
 
 from services.gateway.clients import ClientStore
 from services.gateway.policy import Limits
+from services.gateway.service import wait_ready
 from services.localstack import free_port
 from streams.kafka import KafkaConfig
 from tests.integration.scoring_support import MODELSTREAM, ScorerProcess, Stack
@@ -43,16 +44,10 @@ class GatewayProcess:
                "--instance", self.instance, *self.args]  # fmt: skip
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"gateway exited early:\n{self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        if wait_ready(self.url, self.proc, timeout):
+            return self
+        if self.proc.poll() is not None:
+            raise AssertionError(f"gateway exited early:\n{self.log.read_text()[-3000:]}")
         raise AssertionError(f"gateway not ready in {timeout}s:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> str:

@@ -313,6 +313,13 @@ def page(request: Request, ctx: GatewayContext, template: str, **values: Any) ->
     return HTMLResponse(html, status_code=values.get("status", 200), headers=headers)
 
 
+def missing_page(request: Request, ctx: GatewayContext, name: str) -> HTMLResponse:
+    """The 404 page for a model the registry does not route."""
+    known = [e.name for e in ctx.models.entries()]
+    return page(request, ctx, "missing.html", name=name, known=known, status=404,
+                title="No such model")  # fmt: skip
+
+
 async def stats_report(ctx: GatewayContext) -> StatsReport:
     if ctx.stats is None:
         return StatsReport({}, unavailable="the gateway was started without warehouse statistics")
@@ -360,9 +367,7 @@ async def model_page(name: str, request: Request, ctx: Ctx) -> Any:
         return redirect
     entry = ctx.models.get(name)
     if entry is None:
-        known = [e.name for e in ctx.models.entries()]
-        return page(request, ctx, "missing.html", name=name, known=known, status=404,
-                    title="No such model")  # fmt: skip
+        return missing_page(request, ctx, name)
     report = await stats_report(ctx)
     card = model_card(entry, report.models.get(name), base_url(request), _prefix(ctx))
     return page(request, ctx, "model.html", model=card, report=report, errors=error_codes(),

@@ -35,6 +35,7 @@ from services.gateway.routes.catalogue import (
     SCOPE,
     base_url,
     infer_body,
+    missing_page,
     page,
     page_reader,
     reader,
@@ -93,9 +94,7 @@ async def model_docs(name: str, request: Request, ctx: Ctx) -> Any:
         return redirect
     entry = ctx.models.get(name)
     if entry is None:
-        known = [e.name for e in ctx.models.entries()]
-        return page(request, ctx, "missing.html", name=name, known=known, status=404,
-                    title="No such model")  # fmt: skip
+        return missing_page(request, ctx, name)
     lead = (
         f"{entry.champion.description or entry.champion.task} (champion v{entry.champion.version})."
     )
