@@ -313,7 +313,7 @@ def bench_cmd(
     concurrency: Annotated[int, typer.Option(help="--gateway: HTTP connections")] = 32,
     mlserver_workers: Annotated[
         int, typer.Option(help="--gateway: MLServer parallel_workers (0: in-process)")
-    ] = 1,
+    ] = 0,
 ) -> None:
     """Measure the scorer against a raw passthrough and a faust agent, in one run; with
     --gateway, the gateway and the scorer against MLServer (REST and Kafka mode)."""

@@ -14,7 +14,8 @@ Both are awaited until ``GET /v2/health/ready`` answers 200. Before the load, a 
 rows are sent one by one and their class probabilities kept, so the report can show
 that both systems give the same answers for the same rows. Every 10th gateway answer is
 kept for the times it reports itself (in the gateway, in the scorer): where a request's
-time goes.
+time goes. The CPU each server process spent per request during its load is read from
+``/proc`` (the broker's is not counted: the gateway's path uses it, MLServer's does not).
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.bench._cpu import CpuMeter
 from services.bench._errors import ServiceError
 from services.bench._http_load import LoadResult, LoadSpec, run_load
 from services.bench._latency import summarize
@@ -72,6 +74,7 @@ class HttpRun:
     load: LoadResult
     probabilities: list[list[float]]  # per check row, class probabilities in class order
     inside: dict[str, dict[str, float]] | None = None  # the gateway's own timings (ms)
+    server_cpu_ms: dict[str, float | None] = field(default_factory=dict)  # per request
 
 
 def inside_timings(bodies: Sequence[str]) -> dict[str, dict[str, float]] | None:
@@ -204,10 +207,10 @@ def _check_rows(
 
 
 def run_gateway_http(
-    stack: BenchStack, model: SklearnModel, load: HttpLoad, display: Display
+    stack: BenchStack, model: SklearnModel, load: HttpLoad, display: Display, *, scorer_pid: int
 ) -> HttpRun:
     """Token, gateway process, check rows, load; the gateway is stopped on the way out.
-    The scorer serving ``model`` must be running."""
+    The scorer serving ``model`` (``scorer_pid``) must be running."""
     token = create_token(stack, model.name)
     port = free_port()
     argv = modelstream_argv(stack, "run", "gateway", "--host", "127.0.0.1", "--port", str(port),
@@ -218,10 +221,13 @@ def run_gateway_http(
     bodies = [gateway_body(row) for row in load.rows]
     with _running(service, f"{base}/v2/health/ready", display, "gateway"):
         answers = _check_rows(url, bodies, headers)
+        meter = CpuMeter({"gateway": service.pid, "scorer": scorer_pid}).start()
         result = _load(display, "gateway", url, load, bodies, headers, keep_every=KEEP_EVERY)
+        meter.stop()
         service.check_alive()
     probabilities = [_gateway_probabilities(a) for a in answers]
-    return HttpRun(result, probabilities, inside_timings(result.samples))
+    return HttpRun(result, probabilities, inside_timings(result.samples),
+                   meter.per_request_ms(result.total))  # fmt: skip
 
 
 def create_token(stack: BenchStack, model: str) -> str:
@@ -264,9 +270,12 @@ def run_mlserver_rest(
     bodies = [oip_body(row) for row in load.rows]
     with _running(service, f"{base}/v2/health/ready", display, "MLServer (REST)"):
         answers = _check_rows(url, bodies, {})
+        meter = CpuMeter({"mlserver": service.pid}).start()
         result = _load(display, "MLServer REST", url, load, bodies)
+        meter.stop()
         service.check_alive()
-    return HttpRun(result, [_oip_probabilities(a) for a in answers])
+    probabilities = [_oip_probabilities(a) for a in answers]
+    return HttpRun(result, probabilities, None, meter.per_request_ms(result.total))
 
 
 def _oip_probabilities(answer: Mapping[str, Any]) -> list[float]:

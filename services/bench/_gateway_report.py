@@ -23,6 +23,7 @@ GATEWAY_METHOD = {
     "http": "closed loop, same generator and rows; 2xx after warm-up / window",
     "http_latency": "request written → response read (generator's clock)",
     "gateway_inside": "what every 10th answer reports: gateway_latency_ms, latency_ms",
+    "server_cpu": "/proc CPU time during the load / requests sent (broker not counted)",
     "scorer_sklearn": "earliest reply CreateTime → N-th reply read (read_committed)",
     "mlserver_kafka": "first request produced → N-th response read",
 }
@@ -60,6 +61,7 @@ def build_gateway_report(
             "mlserver": _kafka(mls_kafka, config.mlserver_events),
         },
         "gateway_inside_ms": m.gateway.inside if isinstance(m.gateway, HttpRun) else None,
+        "server_cpu_ms_per_request": _server_cpu(m.gateway, m.mlserver),
         "agreement": _agreement(m.gateway, m.mlserver),
         "errors": _errors(m),
         "method": GATEWAY_METHOD,
@@ -80,6 +82,15 @@ def _http(run: HttpRun | str) -> dict[str, Any]:
         "p99_ms": latency.p99 if latency else None,
         "detail": load.to_dict(),
     }
+
+
+def _server_cpu(*runs: HttpRun | str) -> dict[str, float | None]:
+    """CPU ms per request of every server process (gateway, scorer, mlserver)."""
+    found: dict[str, float | None] = {}
+    for run in runs:
+        if isinstance(run, HttpRun):
+            found |= run.server_cpu_ms
+    return found
 
 
 def _flat(name: str, http: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from confluent_kafka import KafkaException
 from rich.console import Console
 
 from services.bench._errors import BenchError
@@ -34,7 +35,13 @@ from services.bench._kafka_baseline import (
     scorer_throughput,
     sklearn_scorer,
 )
-from services.bench._mlserver_env import MLSERVER_VERSION, ensure_environment
+from services.bench._mlserver_env import (
+    MLSERVER_VERSION,
+    ensure_environment,
+    is_installed,
+    requirements,
+    venv_dir,
+)
 from services.bench._progress import Display
 from services.bench._report import render, write_json
 from services.bench._sklearn import SklearnModel, feature_rows, sklearn_model
@@ -63,7 +70,7 @@ class GatewayConfig:
     concurrency: int = 32
     seconds: float = 8.0
     warmup: float = 2.0
-    mlserver_workers: int = 1
+    mlserver_workers: int = 0  # in-process inference: MLServer's fastest on 2 cores
     mlserver_budget: float = 60.0
 
     def __post_init__(self) -> None:
@@ -75,7 +82,7 @@ class GatewayConfig:
     @classmethod
     def choose(
         cls, *, quick: bool, events: int | None = None, concurrency: int = 32,
-        mlserver_workers: int = 1,
+        mlserver_workers: int = 0,
     ) -> GatewayConfig:  # fmt: skip
         """``quick``: 20k scorer events, 5k MLServer events, 2 + 8 s of HTTP load each;
         else 100k, 20k, 3 + 30 s. ``events`` caps both Kafka counts."""
@@ -136,8 +143,8 @@ def _measure(
     with sklearn_scorer(stack, model, display, events=config.events) as scorer:
         kafka = scorer_throughput(stack, model, scorer, display, events=config.events,
                                   timeout=60.0 + config.events / 1_500)  # fmt: skip
-        gateway = _attempt(display, "gateway", lambda: run_gateway_http(stack, model, load,
-                                                                          display))  # fmt: skip
+        gateway = _attempt(display, "gateway", lambda: run_gateway_http(
+            stack, model, load, display, scorer_pid=scorer.pid))  # fmt: skip
     if isinstance(venv, str):
         return GatewayMeasured(kafka, gateway, venv, venv)
     workers = config.mlserver_workers
@@ -151,8 +158,10 @@ def _measure(
 
 def _environment(stack: BenchStack, display: Display) -> Path:
     cache = stack.settings.cache_dir
-    label = (f"MLServer {MLSERVER_VERSION} virtualenv at {cache / 'mlserver-venv'} "
-             "(installed once: 1-3 min the first time)")  # fmt: skip
+    venv = venv_dir(cache)
+    label = f"MLServer {MLSERVER_VERSION} virtualenv at {venv}"
+    if not is_installed(venv, requirements()):
+        label = f"installing MLServer {MLSERVER_VERSION} into {venv} (once; 1-3 min)"
     with display.step(label):
         return ensure_environment(cache)
 
@@ -162,6 +171,6 @@ def _attempt(display: Display, what: str, action: Callable[[], T]) -> T | str:
     reason to lose the other measurements."""
     try:
         return action()
-    except BenchError as exc:
+    except (BenchError, KafkaException, OSError) as exc:
         display.say(f"[red]{what} could not be measured:[/] {exc}")
         return f"{what}: {exc}"

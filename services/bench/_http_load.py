@@ -78,6 +78,7 @@ class LoadResult:
     latency: LatencySummary | None
     client_cpu_seconds: float = 0.0
     samples: list[str] = field(default_factory=list)  # response bodies, in order
+    total: int = 0  # every request, the warm-up's and failures included
 
     @property
     def rps(self) -> float:
@@ -99,8 +100,8 @@ def summarize_load(
     >>> recs = [(0.0, 0.5, 200), (1.0, 1.002, 200), (1.5, 1.504, 200), (1.6, 3.0, "timeout"),
     ...         (2.0, 2.001, 503)]
     >>> r = summarize_load(recs, warmup=1.0, concurrency=2)
-    >>> r.ok, r.failed, r.seconds, round(r.rps, 3), r.latency.p50, r.latency.max
-    (2, {'timeout': 1, '503': 1}, 0.504, 3.968, 3.0, 4.0)
+    >>> r.ok, r.failed, r.seconds, round(r.rps, 3), r.latency.p50, r.latency.max, r.total
+    (2, {'timeout': 1, '503': 1}, 0.504, 3.968, 3.0, 4.0, 5)
     """
     start = last = began + warmup
     latencies: list[float] = []
@@ -116,6 +117,7 @@ def summarize_load(
     return LoadResult(
         concurrency=concurrency, ok=len(latencies), failed=dict(failed),
         seconds=round(last - start, 6), latency=summarize(latencies) if latencies else None,
+        total=len(records),
     )  # fmt: skip
 
 

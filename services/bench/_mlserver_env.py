@@ -33,7 +33,11 @@ def requirements(sklearn_version: str | None = None) -> list[str]:
     >>> requirements("1.9.1")  # doctest: +NORMALIZE_WHITESPACE
     ['mlserver==1.7.1', 'mlserver-sklearn==1.7.1', 'scikit-learn==1.9.1', 'uvloop<0.22']
     """
-    sklearn = sklearn_version or metadata.version("scikit-learn")
+    try:
+        sklearn = sklearn_version or metadata.version("scikit-learn")
+    except metadata.PackageNotFoundError as exc:
+        raise MLServerUnavailableError("scikit-learn is not installed here: its version "
+                                       "pins MLServer's") from exc  # fmt: skip
     return [f"mlserver=={MLSERVER_VERSION}", f"mlserver-sklearn=={MLSERVER_VERSION}",
             f"scikit-learn=={sklearn}", "uvloop<0.22"]  # fmt: skip
 

@@ -188,6 +188,8 @@ def _gateway_rows(report: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         ("    in the gateway / in the scorer, p50", _inside(report), "gateway_inside"),
         (f"MLServer REST (parallel_workers={workers})", rate("mlserver_rps", "req/s"), ""),
         ("  latency p50 / p99", ms("mlserver"), ""),
+        ("server CPU per request: gateway + scorer / MLServer", _server_cpu(report),
+         "server_cpu"),
         ("scorer, sklearn champion (Kafka, EOS)", rate("scorer_sklearn_eps", "ev/s"),
          "scorer_sklearn"),
         ("MLServer Kafka mode", rate("mlserver_kafka_eps", "ev/s"), "mlserver_kafka"),
@@ -228,6 +230,18 @@ def _inside(report: Mapping[str, Any]) -> str:
     inside = report.get("gateway_inside_ms") or {}
     p50 = [(inside.get(part) or {}).get("p50") for part in ("gateway", "scorer")]
     return " / ".join(_fmt(v, "ms") for v in p50) + " ms"
+
+
+def _server_cpu(report: Mapping[str, Any]) -> str:
+    """``gateway + scorer / mlserver`` CPU ms per request.
+
+    >>> _server_cpu({"server_cpu_ms_per_request": {"gateway": 1.25, "scorer": 0.5,
+    ...                                            "mlserver": 1.0}})
+    '1.25 + 0.50 / 1.00 ms'
+    """
+    cpu = report.get("server_cpu_ms_per_request") or {}
+    return (f"{_fmt(cpu.get('gateway'), 'ms')} + {_fmt(cpu.get('scorer'), 'ms')} / "
+            f"{_fmt(cpu.get('mlserver'), 'ms')} ms")  # fmt: skip
 
 
 def _targets(targets: Mapping[str, Mapping[str, Any]]) -> Table:

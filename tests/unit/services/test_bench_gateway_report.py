@@ -27,7 +27,8 @@ def http(rps: float, p99_ms: float, probabilities: list[list[float]] | None = No
     load = LoadResult(32, round(rps * 8), {}, 8.0, summarize(latencies), 0.4, ['{"ok":1}'])
     inside = {"gateway": {"p50": 4.0, "p99": 9.0, "count": 100},
               "scorer": {"p50": 1.5, "p99": 3.0, "count": 100}}  # fmt: skip
-    return HttpRun(load, probabilities or [[0.25, 0.75]], inside)
+    cpu = {"gateway": 1.2, "scorer": 0.3} if rps > 2_000 else {"mlserver": 0.9}
+    return HttpRun(load, probabilities or [[0.25, 0.75]], inside, cpu)
 
 
 def kafka(eps: float, sent: int, answered: int | None = None) -> KafkaRun:
@@ -61,7 +62,8 @@ def test_headline_keys_ratios_and_both_targets_met() -> None:
         GATEWAY_TARGET: True, KAFKA_TARGET: True,
     }  # fmt: skip
     assert r["agreement"] == {"rows": 1, "max_probability_difference": 0.0}
-    assert (r["concurrency"], r["mlserver_workers"], r["errors"]) == (32, 1, {})
+    assert r["server_cpu_ms_per_request"] == {"gateway": 1.2, "scorer": 0.3, "mlserver": 0.9}
+    assert (r["concurrency"], r["mlserver_workers"], r["errors"]) == (32, 0, {})
     assert json.loads(json.dumps(r)) == r  # JSON-ready as it is
 
 
@@ -110,7 +112,7 @@ def test_render_shows_every_system_and_the_verdicts() -> None:
     render(report(gateway=http(1_500.0, 20.0)), Console(file=out, width=220, color_system=None))
     text = out.getvalue()
     assert "gateway → Kafka → scorer → gateway" in text and "1,500 req/s" in text
-    assert "MLServer REST (parallel_workers=1)" in text and "1,000 req/s" in text
+    assert "MLServer REST (parallel_workers=0)" in text and "1,000 req/s" in text
     assert "10.00 / 20.00 ms" in text and "20.00 / 40.00 ms" in text
     assert "12,000 ev/s" in text and "1,500 ev/s" in text
     assert "1.50 (p99 20.00 vs 40.00 ms)" in text

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +183,18 @@ def test_a_failed_install_says_why_and_leaves_no_marker(
     with pytest.raises(MLServerUnavailableError, match="No matching distribution"):
         env.ensure_environment(tmp_path)
     assert not (env.venv_dir(tmp_path) / env.MARKER).exists()
+
+
+def test_cpu_of_a_live_process_is_read_and_grows() -> None:
+    import os
+
+    from services.bench._cpu import CpuMeter
+
+    meter = CpuMeter({"me": os.getpid(), "gone": 2**22 + 7}).start()
+    deadline = time.process_time() + 0.15
+    while time.process_time() < deadline:
+        pass
+    used = meter.stop()
+    assert used["gone"] is None
+    assert used["me"] is not None and used["me"] > 0.0  # 15 ticks of 10 ms
+    assert meter.per_request_ms(10)["gone"] is None
