@@ -379,6 +379,7 @@ def run_gateway_cmd(
     config = GatewayConfig(
         instance_id=instance, request_timeout=timeout_ms / 1e3, max_batch=max_batch,
         public_catalogue=public_catalogue, read_committed=not fast_replies,
+        topic_partitions=settings.topic_partitions,
     )  # fmt: skip
     with _friendly_errors():
         kafka = kafka_config(settings, client_id=f"gateway-{instance}")

@@ -71,7 +71,8 @@ class BridgeConfig:
 
     topics: Topics
     instance_id: str = "0"
-    reply_partitions: int = 3
+    reply_partitions: int = 1  # one reader per instance: one partition is plenty
+    model_partitions: int = 3  # for a model's topic set, when the gateway creates it
     reply_retention_ms: int = 3_600_000  # replies are read within seconds or never
     publish_timeout_ms: int = 10_000
     # read_committed (default): a reply is seen once its scorer transaction committed,
@@ -101,7 +102,7 @@ class KafkaBridge:
         )  # fmt: skip
         group = f"{config.topics.prefix}.gateway-{config.instance_id}"
         self._consumer = Consumer(
-            consumer_config(kafka, group, read_committed=config.read_committed, fetch_wait_max_ms=5)
+            consumer_config(kafka, group, read_committed=config.read_committed)
         )
         self._pending: dict[str, asyncio.Future[bytes]] = {}
         self._known_topics: set[str] = set()
@@ -234,7 +235,7 @@ class KafkaBridge:
         """The model's requests topic, created with its topic set on first use."""
         topic = self.config.topics.requests(model)
         if topic not in self._known_topics:
-            specs = self.config.topics.model_specs(model, self.config.reply_partitions)
+            specs = self.config.topics.model_specs(model, self.config.model_partitions)
             try:
                 await asyncio.to_thread(ensure_topics, self._admin, specs, 10)
             except Exception as exc:  # any admin failure means: this gateway cannot publish

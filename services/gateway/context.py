@@ -28,6 +28,7 @@ class GatewayConfig:
     default_limits: Limits = field(default_factory=Limits)
     public_catalogue: bool = False  # let anyone read the catalogue and portal pages
     read_committed: bool = True  # replies only once their scorer transaction committed
+    topic_partitions: int = 3  # partitions of a model topic set the gateway creates
     version: str = "0.1.0"
 
 

@@ -28,8 +28,9 @@ def build_context(
 ) -> GatewayContext:
     """The parts of one gateway process, not started yet (the app's lifespan starts them)."""
     bridge_config = BridgeConfig(
-        topics, instance_id=config.instance_id, read_committed=config.read_committed
-    )
+        topics, instance_id=config.instance_id, read_committed=config.read_committed,
+        model_partitions=config.topic_partitions,
+    )  # fmt: skip
     bridge = KafkaBridge(kafka, bridge_config)
     return GatewayContext(
         config=config,
