@@ -196,8 +196,10 @@ class KafkaBridge:
             self.stats["timeouts"] += 1
             return TIMEOUT
         failure = future.exception()
-        if failure is not None:
+        if isinstance(failure, PublishError):
             return failure
+        if failure is not None:  # the bridge closed under the request
+            return PublishError(str(failure), "not_ready")
         self.stats["replied"] += 1
         return orjson.loads(future.result())
 
