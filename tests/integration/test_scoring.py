@@ -114,7 +114,10 @@ def test_challenger_failures_never_touch_the_reply(
         for entry in logs
     )
     if bad == "broken":
-        assert outcomes["model_failed"] == 2_000, outcomes
+        # every request's challenger failure is logged: raised within the grace
+        # (model_failed), or its batch ran past the grace first (timeout); never a result
+        assert outcomes["model_failed"] + outcomes["timeout"] == 2_000, outcomes
+        assert outcomes["model_failed"] > 1_000, outcomes
     else:
         assert outcomes["timeout"] + outcomes["busy"] == 2_000 - outcomes[None], outcomes
         assert outcomes["timeout"] + outcomes["busy"] > 1_900, outcomes
