@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from schemas.codec import Codec, Record, SchemaError
+from schemas.labels import coerce_feedback
 
 __all__ = ["AVRO_DIR", "codec_for", "load_schema", "sample_record", "schema_names"]
 
 AVRO_DIR: Final = Path(__file__).parent / "avro"
 _SAMPLE_TIME_MS: Final = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 _MAX_SAMPLE_DEPTH: Final = 4  # below it a recursive type takes its null / empty branch
+_COERCE: Final = {"feedback": coerce_feedback}  # each contract's JSON conveniences
 
 
 def schema_names() -> list[str]:
@@ -38,7 +40,13 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @functools.cache
 def codec_for(name: str) -> Codec:
-    """The shared :class:`Codec`, with default settings, of the built-in schema ``name``."""
+    """The shared :class:`Codec`, with default settings, of the built-in schema ``name``,
+    and its JSON conveniences (feedback: a boolean label, :mod:`schemas.labels`).
+
+    >>> codec_for("feedback").decode_json(
+    ...     b'{"request_id": "r1", "model": "loan", "label": true, "ts": 0}')["label"]
+    'True'
+    """
     path = AVRO_DIR / f"{name}.avsc"
     if not path.is_file():
         raise SchemaError(f"expected one of the schemas {schema_names()}, got {name!r}")
@@ -46,7 +54,7 @@ def codec_for(name: str) -> Codec:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise SchemaError(f"expected JSON in {path.name}, got {exc}") from exc
-    return Codec(raw)
+    return Codec(raw, coerce=_COERCE.get(name))
 
 
 def sample_record(name: str) -> Record:

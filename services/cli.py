@@ -1,4 +1,5 @@
-"""The ``modelstream`` command: local stack, warehouse, topics, demo.
+"""The ``modelstream`` command: local stack, warehouse, topics, demo, and the subcommands
+of each part (``run``, ``models``, ``clients``, ``kafka users|acls``, ``up|status|down``).
 
 Every command reads :class:`~services.settings.Settings` once and hands plain config to
 library code. Failures print what went wrong and what to do next, and exit non-zero.
@@ -7,28 +8,27 @@ library code. Failures print what went wrong and what to do next, and exit non-z
 from __future__ import annotations
 
 import csv
-import logging
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import orjson
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from services.bench import BenchError
+from services.clikit import console, err, friendly_errors, settings_or_exit, sql_state_file
 from services.gateway.cli import clients_app
-from services.localstack import LocalStackError
+from services.predict_cli import predict
 from services.registry.cli import models_app
+from services.run_cli import run_app
 from services.runtime import kafka_config, local_broker, topics
 from services.security.cli import acls_app, users_app
-from services.settings import Settings
-from services.warehouse import WarehouseError
-from streams.kafka import KafkaSetupError, ensure_topics, make_admin
+from services.stack.cli import down, status, up
+from streams.kafka import ensure_topics, make_admin
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -38,37 +38,23 @@ app = typer.Typer(
 kafka_app = typer.Typer(no_args_is_help=True, help="The local single-node Kafka broker.")
 db_app = typer.Typer(no_args_is_help=True, help="The ClickHouse warehouse.")
 topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics of this deployment.")
-run_app = typer.Typer(
-    no_args_is_help=True, help="Run one part of modelstream (a long-lived process)."
-)
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(db_app, name="db")
 app.add_typer(topics_app, name="topics")
 app.add_typer(run_app, name="run")
 app.add_typer(models_app, name="models")
 app.add_typer(clients_app, name="clients")
+app.command("up")(up)
+app.command("status")(status)
+app.command("down")(down)
+app.command("predict")(predict)
 
-console = Console()
-err = Console(stderr=True)
 T = TypeVar("T")
+_settings = settings_or_exit
 
 
-@contextmanager
-def _friendly_errors() -> Iterator[None]:
-    """Known failures become one readable line and exit code 1, not a traceback."""
-    try:
-        yield
-    except (LocalStackError, KafkaSetupError, WarehouseError, BenchError, ValueError) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:
-        err.print(f"[bold red]error:[/] invalid MODELSTREAM_* setting:\n{exc}")
-        raise typer.Exit(2) from exc
+def _friendly_errors() -> AbstractContextManager[None]:
+    return friendly_errors(BenchError)
 
 
 def _timed(label: str, action: Callable[[], T]) -> T:
@@ -107,7 +93,13 @@ def kafka_start(
         broker = local_broker(
             settings, port=port, controller_port=controller_port, heap_mb=heap_mb, secure=secure
         )
-        bootstrap = _timed("kafka broker started", lambda: broker.start(timeout))
+        running = broker.status()
+        if running.running:
+            bootstrap = broker.start(timeout)  # checks --secure against the running one
+            ignored = _ignored_options(port, controller_port, bootstrap)
+            console.print(f"kafka broker already running (pid {running.pid}){ignored}")
+        else:
+            bootstrap = _timed("kafka broker started", lambda: broker.start(timeout))
         admin = broker.admin_credentials() if secure else None
     console.print(f"logs: {broker.log_file}")
     print(f"bootstrap={bootstrap}")
@@ -117,6 +109,27 @@ def kafka_start(
             "give each service its own user, `modelstream kafka users add NAME --role ROLE`"
         )
         print(admin.exports())
+
+
+def _ignored_options(port: int | None, controller_port: int | None, bootstrap: str) -> str:
+    """What a start of a running broker does not change.
+
+    >>> _ignored_options(9092, None, "127.0.0.1:40000")
+    '; --port 9092 is ignored (it listens on 127.0.0.1:40000): `modelstream kafka stop` first'
+    >>> _ignored_options(None, None, "127.0.0.1:40000")
+    ''
+    """
+    given = []
+    if port and not bootstrap.endswith(f":{port}"):
+        given.append(f"--port {port}")
+    if controller_port:
+        given.append(f"--controller-port {controller_port}")
+    if not given:
+        return ""
+    return (
+        f"; {' and '.join(given)} {'is' if len(given) == 1 else 'are'} ignored (it listens "
+        f"on {bootstrap}): `modelstream kafka stop` first"
+    )
 
 
 @kafka_app.command("stop")
@@ -180,81 +193,22 @@ def topics_create(
 def demo(
     events: Annotated[int, typer.Option(help="How many requests to stream")] = 20_000,
     rate: Annotated[float, typer.Option(help="Offered load, requests per second")] = 1_000.0,
-    json: Annotated[Path | None, typer.Option("--json", help="Write the summary as JSON")] = None,
+    json: Annotated[
+        Path | None, typer.Option("--json", help="Summary file (default: <data dir>/demo.json)")
+    ] = None,
+    keep: Annotated[
+        bool,
+        typer.Option(
+            help="Leave the broker running and churn registered, ready for `modelstream up` "
+            "and the README's curl (--no-keep: stop the broker the demo started)"
+        ),
+    ] = True,
 ) -> None:
     """Run the end-to-end demo on the local stack."""
     from services.demo import run_demo
 
     with _friendly_errors():
-        run_demo(_settings(), events=events, rate=rate, console=console, json_path=json)
-
-
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-
-
-@run_app.command("scorer")
-def run_scorer_cmd(
-    model: Annotated[list[str] | None, typer.Option(help="Serve only these models")] = None,
-    instance: Annotated[
-        str, typer.Option(help="Stable instance id: transactional id and static group member")
-    ] = "0",
-    max_batch: Annotated[int, typer.Option(help="Most requests per transaction")] = 500,
-    max_wait_ms: Annotated[float, typer.Option(help="Longest wait for a first request")] = 50.0,
-    champion_deadline_ms: Annotated[
-        float, typer.Option(help="Champion deadline per batch; then the backup answers")
-    ] = 1000.0,
-    challenger_grace_ms: Annotated[float, typer.Option(help="Extra wait for the challenger")] = 2.0,
-    log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
-) -> None:
-    """Score requests of every model (or --model ...) with exactly-once replies."""
-    from services.scorer import run_scorer
-    from streams.scoring import ScorerConfig, ServingPolicy
-
-    _logging(log_level)
-    settings = _settings()
-    policy = ServingPolicy(
-        champion_deadline=champion_deadline_ms / 1e3,
-        backup_deadline=champion_deadline_ms / 1e3,
-        challenger_grace=challenger_grace_ms / 1e3,
-    )
-    config = ScorerConfig(
-        topics=topics(settings), instance_id=instance, models=tuple(model) if model else None,
-        max_batch=max_batch, max_wait=max_wait_ms / 1e3, policy=policy,
-    )  # fmt: skip
-    with _friendly_errors():
-        run_scorer(kafka_config(settings, client_id=f"scorer-{instance}"), config)
-
-
-@run_app.command("sink")
-def run_sink_cmd(
-    max_rows: Annotated[int, typer.Option(help="Rows per insert (per topic-partition)")] = 10_000,
-    max_age_ms: Annotated[float, typer.Option(help="Longest a row waits for its insert")] = 1000.0,
-    log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
-) -> None:
-    """Land predictions, feedback, metrics, alerts, DLQ and model events in ClickHouse."""
-    from services.sink import SinkConfig
-    from services.sink.service import chaos_exit, run_sink
-    from services.warehouse import connect
-
-    _logging(log_level)
-    settings = _settings()
-    config = SinkConfig(topics(settings), max_rows=max_rows, max_age=max_age_ms / 1e3)
-    with _friendly_errors(), connect(settings.clickhouse_dsn) as warehouse:
-        warehouse.migrate(ttl_days=settings.clickhouse_ttl_days)
-        run_sink(
-            kafka_config(settings, client_id="sink"),
-            config,
-            warehouse,
-            _sql_state(settings),
-            chaos_exit(settings.chaos_sink_exit),
-        )
-
-
-def _sql_state(settings: Settings) -> Path:
-    return settings.data_dir / "sink.json"
+        run_demo(_settings(), events=events, rate=rate, console=console, json_path=json, keep=keep)
 
 
 @app.command("sql")
@@ -263,23 +217,24 @@ def sql_cmd(
     output: Annotated[str, typer.Option(help="table | csv | json")] = "table",
 ) -> None:
     """Run read-only SQL on the warehouse (through the sink when it owns the embedded one)."""
-    from services.sink.sqlserver import SqlRejectedError, is_read_only, remote_query
+    from services.sink.sqlserver import SqlRejectedError, refusal, remote_query, run_read_only
     from services.warehouse import connect
 
     settings = _settings()
-    if not is_read_only(query):
-        err.print("[bold red]error:[/] only one read statement (SELECT, WITH, SHOW, ...) is run")
+    reason = refusal(query)
+    if reason is not None:
+        err.print(f"[bold red]error:[/] {reason}")
         raise typer.Exit(2)
     with _friendly_errors():
         try:
-            answer = remote_query(_sql_state(settings), query)
+            answer = remote_query(sql_state_file(settings), query)
+            if answer is None:  # no sink serves it: open the warehouse ourselves
+                with connect(settings.clickhouse_dsn) as warehouse:
+                    result = run_read_only(warehouse, query)
+                answer = {"columns": list(result.columns), "rows": [list(r) for r in result.rows]}
         except SqlRejectedError as exc:
             err.print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(1) from exc
-        if answer is None:  # no sink serves it: open the warehouse ourselves
-            with connect(settings.clickhouse_dsn) as warehouse:
-                result = warehouse.query(query)
-            answer = {"columns": list(result.columns), "rows": [list(r) for r in result.rows]}
     _print_result(answer["columns"], answer["rows"], output)
 
 
@@ -328,60 +283,3 @@ def bench_cmd(
         run_bench(
             _settings(), quick=quick, events=events, rate=rate, json_path=json, console=console
         )
-
-
-@run_app.command("monitor")
-def run_monitor_cmd(
-    instance: Annotated[str, typer.Option(help="Stable instance id (transactional id)")] = "0",
-    interval_ms: Annotated[float, typer.Option(help="Longest time between commits")] = 1000.0,
-    log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
-) -> None:
-    """Drift, concept drift, performance, fairness, anomalies and ops → metrics and alerts."""
-    from services.monitor import run_monitor
-    from streams.monitoring.stream import MonitorConfig
-
-    _logging(log_level)
-    settings = _settings()
-    config = MonitorConfig(topics(settings), instance_id=instance, max_interval=interval_ms / 1e3)
-    with _friendly_errors():
-        run_monitor(kafka_config(settings, client_id=f"monitor-{instance}"), config)
-
-
-@run_app.command("gateway")
-def run_gateway_cmd(
-    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 8080,
-    instance: Annotated[
-        str, typer.Option(help="Instance id: names this gateway's reply topic")
-    ] = "0",
-    timeout_ms: Annotated[float, typer.Option(help="How long predict waits for a reply")] = 5000.0,
-    max_batch: Annotated[int, typer.Option(help="Most records in one batch call")] = 1000,
-    public_catalogue: Annotated[
-        bool, typer.Option(help="Serve the catalogue and portal without a token")
-    ] = False,
-    access_log: Annotated[bool, typer.Option(help="Log every request (never tokens)")] = True,
-    fast_replies: Annotated[
-        bool,
-        typer.Option(
-            help="Read replies before their scorer transaction commits (a commit round trip "
-            "sooner; an aborted batch's reply may be the one answered)"
-        ),
-    ] = False,
-    log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
-) -> None:
-    """Serve REST, batch and Open Inference Protocol v2 over the Kafka topics."""
-    from services.gateway.context import GatewayConfig
-    from services.gateway.service import build_context, run_gateway
-    from services.gateway.stats import warehouse_stats
-
-    _logging(log_level)
-    settings = _settings()
-    config = GatewayConfig(
-        instance_id=instance, request_timeout=timeout_ms / 1e3, max_batch=max_batch,
-        public_catalogue=public_catalogue, read_committed=not fast_replies,
-        topic_partitions=settings.topic_partitions,
-    )  # fmt: skip
-    with _friendly_errors():
-        kafka = kafka_config(settings, client_id=f"gateway-{instance}")
-        ctx = build_context(kafka, topics(settings), config, warehouse_stats(settings))
-        run_gateway(ctx, host, port, access_log=access_log, log_level=log_level.lower())

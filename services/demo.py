@@ -10,6 +10,7 @@ prints what happened and the SQL to look further.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import subprocess
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pandas as pd
+from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -30,15 +31,12 @@ from rich.table import Table
 from schemas.codec import Codec
 from schemas.contracts import codec_for
 from services.demo_gateway import run_gateway_leg
-from services.registry import Registry
+from services.demo_model import MODEL, check_warehouse_free, keep_churn, register_churn
 from services.runtime import kafka_config, local_broker
 from services.settings import Settings
 from services.sink import Sink, SinkConfig
 from services.synthetic import (
     input_schema,
-    labelled_rows,
-    river_challenger,
-    river_champion,
     true_label,
 )
 from services.synthetic import rows as feature_rows
@@ -54,8 +52,8 @@ from streams.kafka import (
 
 __all__ = ["DemoResult", "run_demo"]
 
-MODEL = "churn"
 DRIFT_FEATURE = "x3"
+
 LOOK_FURTHER = (
     "SELECT * FROM champion_vs_challenger WHERE model='churn' ORDER BY hour",
     "SELECT feature, method, window_end, value FROM drift_by_feature "
@@ -110,8 +108,16 @@ def run_demo(
     console: Console,
     rate: float = 1_000.0,
     json_path: Path | None = None,
+    keep: bool = True,
 ) -> DemoResult:
-    """Run the demo; leaves no process behind (the broker only if it was already up)."""
+    """Run the demo under a prefix of its own, then delete that run's topics (its rows
+    stay in the warehouse) and stop the processes it started.
+
+    ``keep``: leave the local broker running and ``churn`` registered under the
+    deployment's own prefix, and print the commands that call it; else stop the broker
+    too, if the demo started it.
+    """
+    check_warehouse_free(settings)
     broker = None
     if settings.kafka is None:
         broker = local_broker(settings)
@@ -119,9 +125,12 @@ def run_demo(
         console.print(
             f"[bold]kafka[/]  {broker.start()}  ({'reused' if was_running else 'started'})"
         )
-        broker = None if was_running else broker
+        broker = None if was_running or keep else broker
     try:
-        return _run(settings, events, rate, console, json_path)
+        result = _run(settings, events, rate, console, json_path or settings.data_dir / "demo.json")
+        if keep:
+            keep_churn(settings, console)
+        return result
     finally:
         if broker is not None:
             broker.stop()
@@ -145,7 +154,7 @@ def _run(
         console.print(
             f"[bold]warehouse[/]  {settings.clickhouse_dsn} ({len(applied)} migrations applied)"
         )
-        _register(kafka, names, console)
+        register_churn(kafka, names, console)
         started_ms = int(time.time() * 1e3) - 1_000
         sink_stop = threading.Event()
         sink = Sink(kafka, SinkConfig(names, max_rows=5_000, max_age=0.5), warehouse)
@@ -176,11 +185,21 @@ def _run(
         sink_thread.join(30)
         sink.close()
         _summarise(warehouse, result, started_ms)
+    _drop_topics(kafka, names)
     _report(result, console)
     if json_path is not None:
         json_path.write_text(orjson.dumps(result.as_json(), option=orjson.OPT_INDENT_2).decode())
         console.print(f"summary written to {json_path}")
     return result
+
+
+def _drop_topics(kafka: KafkaConfig, names: Topics) -> None:
+    """Delete this run's topics: its rows are in the warehouse, and runs would pile up."""
+    admin = make_admin(kafka)
+    mine = [t for t in admin.list_topics(timeout=30).topics if t.startswith(f"{names.prefix}.")]
+    for future in admin.delete_topics(mine, operation_timeout=30).values():
+        with contextlib.suppress(KafkaException):  # best effort: a leftover topic is harmless
+            future.result()
 
 
 def demo_rows(events: int) -> list[dict[str, Any]]:
@@ -190,38 +209,6 @@ def demo_rows(events: int) -> list[dict[str, Any]]:
     return list(feature_rows(half, seed=99, group_effect=0.7)) + list(
         feature_rows(events - half, seed=100, shift={DRIFT_FEATURE: 1.0}, group_effect=0.7)
     )
-
-
-def _register(kafka: KafkaConfig, names: Topics, console: Console) -> tuple[int, int]:
-    train = labelled_rows(3_000, seed=21, group_effect=0.7)
-    reference = pd.DataFrame([row for row, _ in train])
-    schema = input_schema()
-    with Registry(kafka, names, actor="demo") as registry:
-        champion = registry.register(
-            MODEL,
-            river_champion(train),
-            schema,
-            task="classification",
-            reference=reference,
-            sensitive=["group"],
-            role="champion",
-            description="churn risk, logistic regression",
-        )
-        challenger = registry.register(
-            MODEL,
-            river_challenger(train),
-            schema,
-            task="classification",
-            reference=reference,
-            sensitive=["group"],
-            role="challenger",
-            description="churn risk, SGD lr=0.1 + L2",
-        )
-    console.print(
-        f"[bold]registry[/]  {MODEL}: champion v{champion.version}, "
-        f"challenger v{challenger.version}"
-    )
-    return champion.version, challenger.version
 
 
 def _start(
@@ -492,4 +479,4 @@ def _report(result: DemoResult, console: Console) -> None:
     console.print(f"[bold]fairness[/] {result.fairness}")
     console.print("Look further with SQL (more in docs/queries.md), e.g.:")
     for sql in LOOK_FURTHER:
-        console.print(f'  [cyan]modelstream sql "{sql}"[/]')
+        console.print(f'  [cyan]modelstream sql "{sql}"[/]', soft_wrap=True)

@@ -178,8 +178,3 @@ def _report(leg: GatewayLeg, console: Console) -> None:
     table.add_row("refused", ", ".join(f"{c} → {s}" for c, s in leg.refused.items()))
     table.add_row("HTTP status counts", str(dict(sorted(leg.status.items()))))
     console.print(table)
-    console.print(
-        "Serve it yourself: [cyan]modelstream run gateway[/], a token from [cyan]modelstream "
-        "clients create NAME --scopes predict:churn,catalogue:read[/], then the catalogue at "
-        "[cyan]http://127.0.0.1:8080/catalogue[/]"
-    )

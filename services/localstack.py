@@ -49,6 +49,7 @@ __all__ = [
     "MissingToolError",
     "free_port",
     "resolve_jars",
+    "wait_gone",
 ]
 
 POM = Path(__file__).resolve().parents[1] / "scripts" / "kafka-pom.xml"
@@ -366,9 +367,9 @@ class LocalBroker:
             self._state_file.unlink(missing_ok=True)
             return False
         os.kill(current.pid, signal.SIGTERM)
-        if not _wait_gone(current.pid, timeout):
+        if not wait_gone(current.pid, timeout):
             os.kill(current.pid, signal.SIGKILL)
-            _wait_gone(current.pid, 5.0)
+            wait_gone(current.pid, 5.0)
         self._state_file.unlink(missing_ok=True)
         return True
 
@@ -381,7 +382,8 @@ def _translated(call: Callable[[], T]) -> T:
         raise BrokerError(str(exc)) from exc
 
 
-def _wait_gone(pid: int, timeout: float) -> bool:
+def wait_gone(pid: int, timeout: float) -> bool:
+    """Whether process ``pid`` ended (or is a zombie) within ``timeout``; reaps our children."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):

@@ -12,8 +12,9 @@ import signal
 import threading
 from collections.abc import Callable
 
-from services.registry import RegistryView
-from streams.kafka import KafkaConfig, ensure_topics, make_admin
+from services.registry import RegistryView, not_registered
+from streams.kafka import KafkaConfig
+from streams.monitoring.errors import MonitorConfigError
 from streams.monitoring.stream import MonitorConfig, MonitorLoop
 from streams.monitoring.watch import ModelSpec, ModelWatch
 
@@ -28,9 +29,10 @@ def watch_factory(view: RegistryView) -> Callable[[str], ModelWatch]:
     def new_watch(model: str) -> ModelWatch:
         view.poll(0)
         routing = view.routing(model)
-        if routing is None:
-            log.warning("%s is not in the registry: watching it without a reference", model)
-            return ModelWatch(ModelSpec(model))
+        if routing is None:  # its records are refused (counted, summed up in the log)
+            raise MonitorConfigError(
+                f"{not_registered(model, view.models())}: its records are not monitored"
+            )
         meta = view.version(model, routing.champion)
         classes = [c for c in (meta.classes or ()) if c.lower() == "true"]
         spec = ModelSpec(
@@ -48,7 +50,6 @@ def watch_factory(view: RegistryView) -> Callable[[str], ModelWatch]:
 
 def run_monitor(kafka: KafkaConfig, config: MonitorConfig) -> None:
     """Monitor until SIGTERM/SIGINT."""
-    ensure_topics(make_admin(kafka), config.topics.global_specs(1))
     view = RegistryView(kafka, config.topics)
     view.sync()
     loop = MonitorLoop(kafka, config, watch_factory(view))

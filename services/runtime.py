@@ -4,19 +4,58 @@ local broker handle, and the topic naming of this deployment.
 
 A secure local broker (``modelstream kafka start --secure``) is used with the credentials
 of the settings, never silently with its admin's: services run as the users they are
-given, so a missing ACL shows up here and not first in production."""
+given, so a missing ACL shows up here and not first in production.
+
+Before it hands out a config, :func:`kafka_config` asks the bootstrap whether a broker
+answers (:func:`streams.kafka_probe.probe`: a few milliseconds when one does, at most
+``REACH_TIMEOUT`` seconds when none does). Every command and every ``modelstream run``
+process calls it first, so a wrong address or a stopped broker is one line within
+seconds, not librdkafka retrying until its caller gives up.
+
+Errors::
+
+    LocalStackError (services.localstack)
+    ├── NoKafkaError               no MODELSTREAM_KAFKA and no local broker running
+    │   └── KafkaUnreachableError  no broker answers at the bootstrap address
+    └── CredentialsRequiredError   the local broker is secure, the settings hold no login
+"""
 
 from __future__ import annotations
 
-from services.localstack import LocalBroker, LocalStackError, resolve_jars
+from services.localstack import BrokerStatus, LocalBroker, LocalStackError, resolve_jars
 from services.settings import Settings
 from streams.kafka import KafkaConfig, Topics
+from streams.kafka_probe import FailureKind, Reach, probe
 
-__all__ = ["CredentialsRequiredError", "NoKafkaError", "kafka_config", "local_broker", "topics"]
+__all__ = [
+    "REACH_TIMEOUT",
+    "CredentialsRequiredError",
+    "KafkaUnreachableError",
+    "NoKafkaError",
+    "kafka_config",
+    "local_broker",
+    "topics",
+    "unreachable_message",
+]
+
+REACH_TIMEOUT = 3.0
+START_LOCAL = "start the local broker with `modelstream kafka start`"
+HINTS: dict[FailureKind, str] = {
+    "refused": "is the broker running?",
+    "unknown_host": "is the host name right?",
+    "timeout": "is the address right, and its port open to this machine?",
+    "network": "is the address right, and the network up?",
+    "not_kafka": "is this a broker's Kafka listener (not its controller port, nor another "
+    "service), with the right MODELSTREAM_KAFKA_SECURITY_PROTOCOL?",
+}
 
 
 class NoKafkaError(LocalStackError):
-    """Neither MODELSTREAM_KAFKA is set nor a local broker is running."""
+    """No Kafka to talk to: MODELSTREAM_KAFKA is unset and no local broker runs."""
+
+
+class KafkaUnreachableError(NoKafkaError):
+    """No broker answers at the bootstrap address: refused, unknown host, no answer."""
 
 
 class CredentialsRequiredError(LocalStackError):
@@ -40,10 +79,18 @@ def local_broker(
 
 
 def kafka_config(settings: Settings, client_id: str = "modelstream") -> KafkaConfig:
-    """Connection config: ``MODELSTREAM_KAFKA`` if set, else the running local broker."""
-    bootstrap = settings.kafka or _local_bootstrap(settings)
+    """Connection config: ``MODELSTREAM_KAFKA`` if set, else the running local broker.
+
+    Raises :class:`KafkaUnreachableError` when no broker answers there.
+    """
+    local: BrokerStatus | None = None
+    if settings.kafka:
+        bootstrap = settings.kafka
+    else:
+        local = _local_broker_status(settings)
+        bootstrap = str(local.bootstrap)
     password = settings.kafka_password.get_secret_value() if settings.kafka_password else None
-    return KafkaConfig(
+    config = KafkaConfig(
         bootstrap=bootstrap,
         client_id=client_id,
         security_protocol=settings.kafka_security_protocol,
@@ -51,14 +98,18 @@ def kafka_config(settings: Settings, client_id: str = "modelstream") -> KafkaCon
         username=settings.kafka_username,
         password=password,
     )
+    _check_reachable(config, local, settings)
+    return config
 
 
-def _local_bootstrap(settings: Settings) -> str:
-    status = LocalBroker(settings.kafka_dir, settings.cache_dir).status()
+def _local_broker_status(settings: Settings) -> BrokerStatus:
+    broker = LocalBroker(settings.kafka_dir, settings.cache_dir)
+    status = broker.status()
     if not status.running or status.bootstrap is None:
+        died = f" (one ran before; its log: {broker.log_file})" if broker.log_file.exists() else ""
         raise NoKafkaError(
-            f"no Kafka to talk to: no local broker runs from {settings.kafka_dir}. Start one "
-            "with `modelstream kafka start`, or set MODELSTREAM_KAFKA=host:port."
+            f"no Kafka to talk to: no local broker runs from {settings.kafka_dir}{died}. Start "
+            "one with `modelstream kafka start`, or set MODELSTREAM_KAFKA=host:port."
         )
     sasl = settings.kafka_security_protocol.upper().startswith("SASL")
     if status.secure and not (sasl and settings.kafka_sasl_mechanism):
@@ -68,7 +119,34 @@ def _local_bootstrap(settings: Settings) -> str:
             "`modelstream kafka users add`), or the admin's (a super user):\n"
             '  eval "$(modelstream kafka start --secure | grep ^export)"'
         )
-    return status.bootstrap
+    return status
+
+
+def _check_reachable(config: KafkaConfig, local: BrokerStatus | None, settings: Settings) -> None:
+    try:
+        reach = probe(config.bootstrap, timeout=REACH_TIMEOUT, kafka_handshake=not config.tls)
+    except ValueError as exc:
+        raise KafkaUnreachableError(
+            f"cannot use the Kafka bootstrap address: {exc}; set MODELSTREAM_KAFKA=host:port"
+        ) from exc
+    if not reach.ok:
+        raise KafkaUnreachableError(unreachable_message(reach, local, settings))
+
+
+def unreachable_message(reach: Reach, local: BrokerStatus | None, settings: Settings) -> str:
+    """One line: which address failed how, and what to do about it."""
+    if local is not None:
+        log_file = LocalBroker(settings.kafka_dir, settings.cache_dir).log_file
+        return (
+            f"the local broker (pid {local.pid}) does not answer at {reach.describe()}: it may "
+            f"be starting or stuck; see {log_file}, or restart it with `modelstream kafka "
+            "stop` and `modelstream kafka start`."
+        )
+    hint = HINTS[reach.failures[0].kind] if reach.failures else ""
+    return (
+        f"cannot reach Kafka at {reach.describe()}: {hint} Check MODELSTREAM_KAFKA, or "
+        f"unset it and {START_LOCAL}."
+    )
 
 
 def topics(settings: Settings) -> Topics:

@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,7 +22,10 @@ from services.registry import (
     ModelVersion,
     RegistryView,
     RoutingChanged,
+    UnknownModelError,
+    UnknownVersionError,
     VersionAdded,
+    not_registered,
 )
 from streams.kafka import KafkaConfig
 from streams.scoring import (
@@ -37,6 +41,7 @@ from streams.scoring import (
 __all__ = ["RegistryFollower", "run_scorer"]
 
 log = logging.getLogger("modelstream.scorer")
+MISSING_REMINDER_S = 60.0  # how often a scorer repeats that a model it serves is missing
 
 
 class RegistryFollower(threading.Thread):
@@ -53,15 +58,29 @@ class RegistryFollower(threading.Thread):
         self.poll_interval = poll_interval
         self.stop_event = threading.Event()
         self._served: dict[tuple[str, int], ServedModel] = {}
+        self._warned_at = time.monotonic()
 
     def sync(self, timeout: float = 30.0) -> None:
         """Read the registry to its end and deploy every routed model (before serving)."""
         self.view.sync(timeout)
         for name in self.view.models():
             self.refresh(name)
+        self.warn_missing()
+
+    def warn_missing(self) -> list[str]:
+        """Say which of the models this scorer was told to serve are not registered
+        (a typo serves nothing and waits forever); returns them."""
+        known = self.view.models()
+        missing = sorted((self.models or set()) - set(known))
+        for name in missing:
+            log.warning("%s; serving it as soon as it is registered", not_registered(name, known))
+        self._warned_at = time.monotonic()
+        return missing
 
     def run(self) -> None:
         while not self.stop_event.is_set():
+            if time.monotonic() - self._warned_at > MISSING_REMINDER_S:
+                self.warn_missing()
             try:
                 changes = self.view.poll(self.poll_interval)
             except Exception:
@@ -86,6 +105,11 @@ class RegistryFollower(threading.Thread):
             return
         try:
             deployment = self._deployment(name, routing)
+        except (UnknownModelError, UnknownVersionError) as exc:
+            # the routing record can be read before the version record of the same
+            # registry transaction (two topics): that version's arrival refreshes again
+            log.debug("%s: routing read before its version record (%s)", name, exc)
+            return
         except Exception:
             log.exception("cannot deploy %s (champion v%s); keeping the current one",
                           name, routing.champion)  # fmt: skip

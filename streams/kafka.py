@@ -2,8 +2,10 @@
 
 All client settings live here so every part of modelstream talks to Kafka the same way:
 low-latency defaults (``linger.ms`` 1, fetches that return at the first record),
-idempotent producers, ``read_committed`` consumers that never auto-commit, and SASL when
-configured.
+idempotent producers, ``read_committed`` consumers that never auto-commit, SASL when
+configured, and librdkafka's log lines through Python logging
+(``modelstream.kafka.librdkafka.<client id>``, levels in :mod:`streams.kafka_logs`) instead
+of raw ``%4|...`` lines on stderr.
 
 Errors::
 
@@ -23,11 +25,14 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # NewTopic is
     NewTopic,
 )
 
+from streams.kafka_logs import client_logging
+
 __all__ = [
     "KafkaConfig",
     "KafkaSetupError",
     "TopicSpec",
     "Topics",
+    "client_logging",
     "consumer_config",
     "ensure_topics",
     "make_admin",
@@ -55,14 +60,21 @@ class KafkaConfig:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
 
+    @property
+    def tls(self) -> bool:
+        """The listener speaks TLS (SSL, SASL_SSL)."""
+        return self.security_protocol.upper().endswith("SSL")
+
     def common(self) -> dict[str, Any]:
+        """Settings of every client; with a ``logger`` and ``error_cb`` that route
+        librdkafka's lines and outages to Python logging (:mod:`streams.kafka_logs`)."""
         conf: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap,
             "client.id": self.client_id,
             "security.protocol": self.security_protocol,
             # bootstrapping with 127.0.0.1 avoids librdkafka trying ::1 first
             "broker.address.family": "v4" if "127.0.0.1" in self.bootstrap else "any",
-        }
+        } | client_logging(self.bootstrap, self.client_id, tls=self.tls)
         if self.sasl_mechanism:
             conf |= {
                 "sasl.mechanism": self.sasl_mechanism,
@@ -132,14 +144,18 @@ def _dotted(overrides: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def make_producer(cfg: KafkaConfig, **kwargs: Any) -> Producer:
+    """A producer; its log lines reach Python logging in ``poll()`` and ``flush()``."""
     return Producer(producer_config(cfg, **kwargs))
 
 
 def make_consumer(cfg: KafkaConfig, group_id: str, **kwargs: Any) -> Consumer:
+    """A consumer; its log lines reach Python logging in ``poll()`` and ``consume()``."""
     return Consumer(consumer_config(cfg, group_id, **kwargs))
 
 
 def make_admin(cfg: KafkaConfig) -> AdminClient:
+    """An admin client; its log lines reach Python logging only in ``admin.poll()`` (its
+    failures reach callers as the exceptions of its calls)."""
     return AdminClient(cfg.common())
 
 
@@ -255,8 +271,17 @@ class TopicSpec:
 
 def ensure_topics(admin: AdminClient, specs: Iterable[TopicSpec], timeout: float = 30) -> list[str]:
     """Create the topics that do not exist yet; returns the names created. Idempotent."""
-    wanted = {spec.name: spec for spec in specs}
-    existing = set(admin.list_topics(timeout=timeout).topics)
+    try:
+        return _create_missing(admin, {spec.name: spec for spec in specs}, timeout)
+    finally:
+        admin.poll(0)  # an admin hands over its log lines (say, why it failed) only here
+
+
+def _create_missing(admin: AdminClient, wanted: dict[str, TopicSpec], timeout: float) -> list[str]:
+    try:
+        existing = set(admin.list_topics(timeout=timeout).topics)
+    except KafkaException as exc:
+        raise KafkaSetupError(f"could not list the topics: {exc.args[0].str()}") from exc
     missing = [spec for name, spec in wanted.items() if name not in existing]
     if not missing:
         return []

@@ -45,7 +45,7 @@ schemas.codec.UnknownFieldError: field 'y': not a field of record Point; expecte
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import orjson
@@ -131,7 +131,10 @@ class Codec:
     through every float/double (a field's ``"allow_non_finite"`` attribute overrides it);
     ``writer_schemas`` are other versions of the schema whose Avro messages are decoded and
     resolved to this one: fields it lacks take their defaults, fields it does not know are
-    dropped, ints widen to floats.
+    dropped, ints widen to floats. ``coerce`` is the contract's JSON convenience: applied
+    to a parsed JSON value (and to a record to encode) before the schema check, it returns
+    the value to check -- a new object when it changes something (feedback reads a boolean
+    label as ``"True"``, :mod:`schemas.labels`).
     """
 
     def __init__(
@@ -141,8 +144,10 @@ class Codec:
         max_bytes: int = 1_048_576,
         allow_non_finite: bool = False,
         writer_schemas: Iterable[Mapping[str, Any]] = (),
+        coerce: Callable[[Any], Any] | None = None,
     ) -> None:
         self.schema = _parse(schema)
+        self._coerce = coerce
         self.name: str = self.schema["name"]
         self.fingerprint = _fingerprint(self.schema)
         self.fingerprint_hex = self.fingerprint.hex()
@@ -237,6 +242,8 @@ class Codec:
             value = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise MalformedError(f"expected a JSON object, got invalid JSON ({exc})") from None
+        if self._coerce is not None:
+            value = self._coerce(value)
         try:
             return self._check(value)  # type: ignore[no-any-return]  # record check: a dict
         except RecursionError:
@@ -247,6 +254,8 @@ class Codec:
     def check(self, record: Mapping[str, Any]) -> Record:
         """``record`` checked against the schema (defaults filled, ints widened where a
         double is declared; the record itself when nothing changes), else EncodeError."""
+        if self._coerce is not None:
+            record = self._coerce(record)
         try:
             return self._check(record)  # type: ignore[no-any-return]  # record check: a dict
         except DecodeError as exc:

@@ -16,6 +16,11 @@ so a rate is a processing rate, never a producer rate:
   minus the request's due time, p50 / p95 / p99 after a one-second warm-up.
 - **RSS**: the scorer's ``VmRSS`` every 0.5 s: at ready, after the throughput phase
   (warm), peak, and at the end of the latency phase.
+- **swap**: the same scorer process under open-loop load at the offered rate for a
+  second model, whose challenger is promoted mid-load: promotion committed → first reply
+  by the new version (``swap_gap_ms``), and the longest gap between consecutive replies
+  (``swap_max_reply_gap_ms``); every request answered once, old version strictly before
+  new.
 
 ``--gateway`` (:func:`run_gateway_bench`) measures modelstream against MLServer instead,
 one scikit-learn model served by both on the same machine and broker:

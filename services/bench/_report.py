@@ -8,6 +8,8 @@ Targets (2-core machine, from the issue)::
     scorer ≥ 3x the faust agent             scorer_eps / faust_eps ≥ 3
     p99 ≤ 10 ms at 2,000 req/s              (measured at the offered rate of the run)
     scorer RSS flat                         end - warm ≤ max(5 MB, 5 % of warm)
+    swap gap ≤ 1,000 ms                     promotion committed → first reply by the new
+                                            champion, under load at the offered rate
 
 ``--gateway`` (same model, same machine, same broker)::
 
@@ -35,6 +37,7 @@ MIN_PASSTHROUGH_SHARE = 0.5
 MIN_SCORER_EPS = 15_000.0
 MIN_FAUST_MULTIPLE = 3.0
 MAX_P99_MS = 10.0
+MAX_SWAP_GAP_MS = 1_000.0
 TARGET_RPS = 2_000.0
 MIN_GATEWAY_MULTIPLE = 2.0
 MIN_MLSERVER_KAFKA_MULTIPLE = 3.0
@@ -107,10 +110,11 @@ def _core_targets(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
     >>> t = _core_targets({"scorer_eps": 16_000, "passthrough_eps": 40_000,
     ...     "faust_eps": 1_000, "offered_rps": 2_000, "latency_ms": {"p99": 12.5},
-    ...     "rss_mb": {"warm": 200.0, "end": 203.0}})
+    ...     "rss_mb": {"warm": 200.0, "end": 203.0}, "swap_gap_ms": 420.0})
     >>> {name: v["met"] for name, v in t.items()}  # doctest: +NORMALIZE_WHITESPACE
     {'scorer ≥ 50 % of passthrough': False, 'scorer ≥ 15,000 events/s': True,
-     'scorer ≥ 3x faust': True, 'p99 ≤ 10 ms at 2,000 req/s': False, 'scorer RSS flat': True}
+     'scorer ≥ 3x faust': True, 'p99 ≤ 10 ms at 2,000 req/s': False, 'scorer RSS flat': True,
+     'swap gap ≤ 1,000 ms': True}
     """
     scorer = report.get("scorer_eps")
     p99 = (report.get("latency_ms") or {}).get("p99")
@@ -131,6 +135,9 @@ def _core_targets(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         latency_name: _target("<=", MAX_P99_MS, p99, "ms"),
         "scorer RSS flat": _target(
             "<=", rss_allowance_mb(rss.get("warm", 0.0)), growth, "MB growth"
+        ),
+        f"swap gap ≤ {MAX_SWAP_GAP_MS:,.0f} ms": _target(
+            "<=", MAX_SWAP_GAP_MS, report.get("swap_gap_ms"), "ms"
         ),
     }
 
@@ -223,6 +230,9 @@ def _rows(report: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         ("scorer RSS  start / warm / peak / end",
          " / ".join(_fmt(rss.get(k), "MB") for k in ("start", "warm", "peak", "end")) + " MB",
          "rss"),
+        (f"champion swap at {rate:,.0f} req/s  gap / longest reply gap",
+         " / ".join(_fmt(report.get(k), "ms") for k in ("swap_gap_ms", "swap_max_reply_gap_ms"))
+         + " ms", "swap"),
     ]  # fmt: skip
 
 

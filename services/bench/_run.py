@@ -22,8 +22,9 @@ from services.bench._passthrough import run_passthrough
 from services.bench._pipeline import Downstream, run_downstream
 from services.bench._progress import Display
 from services.bench._report import evaluate_targets, ratio, render, write_json
-from services.bench._scorer import ScorerRun, run_scorer_phases
+from services.bench._scorer import ScorerRun, SwapPlan, run_scorer_phases
 from services.bench._stack import SCHEMA, BenchStack, bench_stack
+from services.bench._swap import GIVE_UP, SwapResult
 from services.bench._throughput import Throughput
 from services.settings import Settings
 
@@ -36,7 +37,10 @@ METHOD = {
     "latency": "open loop; reply read (read_committed) - request due time; first second dropped",
     "latency_split": "split at the reply's Kafka CreateTime (ms resolution)",
     "rss": "VmRSS every 0.5 s: ready, after throughput (warm), peak, end of latency",
-    "monitor": "in-process MonitorLoop over the scorer's prediction log; steady state "
+    "swap": "open loop at the offered rate, the challenger promoted under it: promote() "
+    "returned → first reply by the new version (its created_at); longest gap between "
+    "consecutive replies (created_at) from then to 1 s past that first reply",
+    "monitor": "in-process MonitorLoop over the scorer's prediction logs; steady state "
     "(records after the first transaction / time from its end to the last)",
     "sink": "in-process Sink into embedded ClickHouse; steady state after the first insert",
 }
@@ -50,6 +54,8 @@ class BenchConfig:
     (20000, 200000)
     >>> BenchConfig.choose(quick=True, events=3000, rate=500).latency_values
     2500
+    >>> BenchConfig.choose(quick=True).swap
+    SwapPlan(promote_at=2.0, seconds=5.0)
     """
 
     events: int
@@ -58,6 +64,8 @@ class BenchConfig:
     warmup_seconds: float = 1.0
     max_batch: int = 500  # the passthrough batches like the scorer's default
     faust_budget: float = 300.0
+    swap_promote_at: float = 3.0  # seconds into the swap phase's load
+    swap_seconds: float = 10.0  # the swap phase's load, at least
 
     def __post_init__(self) -> None:
         if self.events < 1:
@@ -66,20 +74,31 @@ class BenchConfig:
             raise ValueError(f"rate must be positive, got {self.rate}")
         if self.latency_seconds <= self.warmup_seconds:
             raise ValueError("the latency run must last longer than its warm-up")
+        if not 0 < self.swap_promote_at < self.swap_seconds:
+            raise ValueError(
+                "the swap must be promoted after its load started and before it ends, got "
+                f"{self.swap_promote_at} of {self.swap_seconds} s"
+            )
 
     @classmethod
     def choose(
         cls, *, quick: bool, events: int | None = None, rate: float = 2_000.0
     ) -> BenchConfig:
-        """``quick``: 20k events, 5 s of latency load (whole run under 2 minutes);
-        else 200k events and 20 s. ``events`` overrides the count."""
+        """``quick``: 20k events, 5 s of latency load, a swap 2 s into 5 s of load (whole
+        run under 2 minutes); else 200k events, 20 s, 3 s into 10 s. ``events`` overrides
+        the count."""
         if quick:
-            return cls(events or 20_000, rate, latency_seconds=5.0, faust_budget=60.0)
+            return cls(events or 20_000, rate, latency_seconds=5.0, faust_budget=60.0,
+                       swap_promote_at=2.0, swap_seconds=5.0)  # fmt: skip
         return cls(events or 200_000, rate, latency_seconds=20.0, faust_budget=300.0)
 
     @property
     def latency_values(self) -> int:
         return round(self.rate * self.latency_seconds)
+
+    @property
+    def swap(self) -> SwapPlan:
+        return SwapPlan(self.swap_promote_at, self.swap_seconds)
 
 
 @dataclass(frozen=True)
@@ -104,7 +123,9 @@ def run_bench(
         display = exits.enter_context(Display(console))
         with display.step("broker, topics and registered models"):
             stack = exits.enter_context(
-                bench_stack(settings, workdir, partitions=settings.topic_partitions)
+                bench_stack(
+                    settings, workdir, partitions=settings.topic_partitions, swap_model=True
+                )
             )
         measured = _measure(stack, config, display)
         report = build_report(
@@ -130,7 +151,8 @@ def _measure(stack: BenchStack, config: BenchConfig, display: Display) -> Measur
     del values
     plain, transactional = (_passthrough(stack, config, display, txn) for txn in (False, True))
     scorer = run_scorer_phases(stack, display, events=n, latency_values=latency_values,
-                               rate=config.rate, warmup=config.warmup_seconds)  # fmt: skip
+                               rate=config.rate, warmup=config.warmup_seconds,
+                               swap=config.swap)  # fmt: skip
     try:
         faust: FaustRun | str = run_faust_phase(stack, display, events=n,
                                                 budget=config.faust_budget)  # fmt: skip
@@ -157,8 +179,8 @@ def _passthrough(
 def build_report(
     config: BenchConfig, m: Measured, *, external: bool, partitions: int, load_before: float
 ) -> dict[str, Any]:
-    """The JSON-ready report: rates, latency, RSS, ratios, targets, counts, notes."""
-    scorer, latency, rss = m.scorer, m.scorer.latency, m.scorer.rss
+    """The JSON-ready report: rates, latency, RSS, swap, ratios, targets, counts, notes."""
+    scorer, latency, rss, swap = m.scorer, m.scorer.latency, m.scorer.rss, m.scorer.swap
     scorer_tp = scorer.throughput.throughput()
     faust = m.faust if isinstance(m.faust, FaustRun) else None
     faust_eps = faust.throughput.throughput().eps if faust else None
@@ -186,6 +208,15 @@ def build_report(
             "growth": rss.growth_mb,
         },
         "faust_rss_mb": faust.rss.peak_mb if faust else None,
+        "swap_gap_ms": swap.timing.gap_ms,
+        "swap_max_reply_gap_ms": swap.timing.max_reply_gap_ms,
+        "swap_detail": {
+            "from_version": swap.from_version,
+            "to_version": swap.to_version,
+            "offered_rps": swap.offered_rps,
+            "promote_call_ms": swap.promote_call_ms,
+            "max_reply_gap_after_promotion_ms": swap.timing.max_gap_after_ms,
+        },
         "ratios": {
             "scorer_vs_passthrough": ratio(scorer_tp.eps, m.passthrough.eps),
             "scorer_vs_passthrough_txn": ratio(scorer_tp.eps, m.passthrough_txn.eps),
@@ -197,6 +228,7 @@ def build_report(
             "passthrough_txn": m.passthrough_txn.seconds,
             "faust": faust.throughput.throughput().seconds if faust else None,
             "latency_load": latency.seconds,
+            "swap_load": swap.seconds,
         },
         "counts": _counts(config, m),
         "scorer_stats": scorer.stats,
@@ -234,8 +266,15 @@ def _counts(config: BenchConfig, m: Measured) -> dict[str, Any]:
                     "measured": latency.summary.count},
         "logged": _prefixed(scorer.logged, "served_by:"),
         "challenger": _prefixed(scorer.logged, "challenger:"),
+        "swap": _swap_counts(scorer.swap),
         "faust": faust,
     }  # fmt: skip
+
+
+def _swap_counts(swap: SwapResult) -> dict[str, Any]:
+    return {"sent": swap.sent, "answered": swap.answered, "duplicates": swap.duplicates,
+            "errors": swap.errors, "by_version": swap.by_version,
+            "one_switch": swap.timing.one_switch}  # fmt: skip
 
 
 def _prefixed(tally: Counter[str], prefix: str) -> dict[str, int]:
@@ -258,7 +297,8 @@ def _notes(config: BenchConfig, m: Measured, load_before: float) -> list[str]:
                                                       m.passthrough_txn)):  # fmt: skip
         if not tp.complete:
             notes.append(f"{name} forwarded only {tp.done:,} of {tp.expected:,} events")
-    return [*notes, *_scorer_notes(config.events, m.scorer), *_faust_notes(config.events, m.faust)]
+    return [*notes, *_scorer_notes(config.events, m.scorer), *_swap_notes(m.scorer.swap),
+            *_faust_notes(config.events, m.faust)]  # fmt: skip
 
 
 def _scorer_notes(n: int, scorer: ScorerRun) -> list[str]:
@@ -283,6 +323,20 @@ def _scorer_notes(n: int, scorer: ScorerRun) -> list[str]:
         notes.append(f"the paced sender left late (p50 {late.p50:.1f} / p99 {late.p99:.1f} / "
                      f"max {late.max:.1f} ms; counted in the latencies): the machine is "
                      "saturated")  # fmt: skip
+    return notes
+
+
+def _swap_notes(swap: SwapResult) -> list[str]:
+    notes = []
+    new = f"v{swap.to_version}"
+    if swap.timing.gap_ms is None:
+        notes.append(f"swap: {new} answered no request within {GIVE_UP:.0f} s of its promotion")
+    elif not swap.timing.one_switch:
+        notes.append(f"swap: the old version answered after {new}'s first reply "
+                     f"({swap.by_version})")  # fmt: skip
+    if swap.answered < swap.sent or swap.duplicates or swap.errors:
+        notes.append(f"swap: {swap.answered:,} of {swap.sent:,} requests answered, "
+                     f"{swap.duplicates:,} twice, {swap.errors:,} with an error")  # fmt: skip
     return notes
 
 

@@ -1,14 +1,17 @@
 """The scorer under test: ``modelstream run scorer`` as a real subprocess, as in
 production, with the challenger on and transactions on.
 
-One process serves two phases, its RSS sampled every half second throughout:
+One process serves three phases, its RSS sampled every half second through the first two:
 
 1. throughput: the requests were produced before it started; the clock runs from the
    earliest reply's CreateTime to the N-th reply read back ``read_committed``;
 2. latency: open-loop requests at the offered rate on the same requests topic, replies
-   asked for on a topic of their own (``reply-to``).
+   asked for on a topic of their own (``reply-to``);
+3. swap: open-loop requests at the offered rate for the swap model, whose challenger is
+   promoted under that load (:mod:`services.bench._swap`).
 
-Then it is stopped with SIGTERM and the replies and prediction logs are audited.
+Then it is stopped with SIGTERM and the replies and prediction logs of the first two
+phases are audited.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from services.bench._latency import LatencyResult, measure_latency
 from services.bench._progress import Display
 from services.bench._rss import RssSampler, RssSummary
 from services.bench._service import Service
-from services.bench._stack import MODEL, BenchStack
+from services.bench._stack import MODEL, SWAP_MODEL, BenchStack
+from services.bench._swap import SwapResult, measure_swap
 from services.bench._throughput import ReadBack, assigned_reader, read_back
+from services.registry import Registry
 
-__all__ = ["ScorerRun", "run_scorer_phases"]
+__all__ = ["ScorerRun", "SwapPlan", "run_scorer_phases"]
 
 STOPPED = re.compile(r"scorer \S+ stopped: (\{.*\})")
 
@@ -42,18 +47,27 @@ class ScorerRun:
     latency: LatencyResult
     rss: RssSummary
     replies: Counter[str]
-    logged: Counter[str]  # served_by and challenger outcomes over both phases
-    stats: dict[str, Any]
+    logged: Counter[str]  # served_by and challenger outcomes, throughput and latency phases
+    stats: dict[str, Any]  # the scorer's own counters: every phase, both models
     exit_code: int | None
+    swap: SwapResult
+
+
+@dataclass(frozen=True)
+class SwapPlan:
+    """When the swap phase promotes (seconds into its load), and its least duration."""
+
+    promote_at: float
+    seconds: float
 
 
 def run_scorer_phases(
     stack: BenchStack, display: Display, *, events: int, latency_values: Sequence[bytes],
-    rate: float, warmup: float,
+    rate: float, warmup: float, swap: SwapPlan,
 ) -> ScorerRun:  # fmt: skip
-    """Start the scorer, measure both phases, stop it (always), audit what it wrote."""
+    """Start the scorer, measure the phases, stop it (always), audit what it wrote."""
     names, kafka = stack.names, stack.kafka
-    argv = stack.scorer_argv("--model", MODEL, "--instance", "bench")
+    argv = stack.scorer_argv("--model", MODEL, "--model", SWAP_MODEL, "--instance", "bench")
     service = Service("scorer", argv, stack.child_env(), stack.workdir / "scorer.log", b" ready: ")
     reader = assigned_reader(kafka, names.replies, f"{names.prefix}.bench.replies-reader")
     with contextlib.ExitStack() as cleanup:  # runs backwards: sampler, process, reader
@@ -76,12 +90,30 @@ def run_scorer_phases(
             )  # fmt: skip
         service.check_alive()
         sampler.mark("end")
+        sampler.stop()  # the RSS figures are the throughput and latency phases'
+        swapped = _swap_phase(stack, display, latency_values, rate, swap)
+        service.check_alive()
     with display.step("auditing replies and prediction logs"):
         replies = reply_tally(back.values)
         logged = log_tally(kafka, names.predictions, events + latency.sent,
                            group=f"{names.prefix}.bench.audit")  # fmt: skip
     return ScorerRun(back, latency, sampler.summary(), replies, logged,
-                     _stats(service), service.stop())  # fmt: skip
+                     _stats(service), service.stop(), swapped)  # fmt: skip
+
+
+def _swap_phase(
+    stack: BenchStack, display: Display, values: Sequence[bytes], rate: float, plan: SwapPlan
+) -> SwapResult:
+    names = stack.names
+    with (
+        display.step(f"scorer: champion swap under load at {rate:,.0f} req/s"),
+        Registry(stack.kafka, names.topics, actor="bench") as registry,
+    ):
+        return measure_swap(
+            stack.kafka, registry, values, model=SWAP_MODEL, requests=names.swap_requests,
+            replies=names.swap_replies, rate=rate, promote_at=plan.promote_at,
+            seconds=plan.seconds, group=f"{names.prefix}.bench.swap-reader",
+        )  # fmt: skip
 
 
 def _timeout(events: int) -> float:

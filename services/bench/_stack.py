@@ -4,7 +4,8 @@
 Unset: a throw-away single-node broker in the run's temporary directory, stopped at the
 end. Either way every topic has a prefix no other run uses, and the registry holds a
 River StandardScaler → LogisticRegression champion and a differently tuned challenger on
-ten numeric features (``services.synthetic``).
+ten numeric features (``services.synthetic``); with ``swap_model`` a second model,
+:data:`SWAP_MODEL`, the same pair on topics of its own, for the champion swap.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from services.settings import Settings
 from services.synthetic import input_schema, labelled_rows, river_challenger, river_champion
 from streams.kafka import KafkaConfig, Topics, TopicSpec, ensure_topics, make_admin
 
-__all__ = ["MODEL", "SCHEMA", "BenchStack", "BenchTopics", "bench_stack"]
+__all__ = ["MODEL", "SCHEMA", "SWAP_MODEL", "BenchStack", "BenchTopics", "bench_stack"]
 
 MODEL = "bench"
+SWAP_MODEL = "bench-swap"  # promoted under load: MODEL's routing stays as registered
 SCHEMA = input_schema(10, sensitive=False)
 
 
@@ -38,6 +40,7 @@ class BenchTopics:
 
     topics: Topics
     partitions: int
+    swap_model: bool = False
 
     def _name(self, kind: str) -> str:
         return self.topics.model_topic(MODEL, kind)
@@ -75,6 +78,14 @@ class BenchTopics:
         return self._name("latency-replies")
 
     @property
+    def swap_requests(self) -> str:
+        return self.topics.requests(SWAP_MODEL)
+
+    @property
+    def swap_replies(self) -> str:
+        return self.topics.replies(SWAP_MODEL)
+
+    @property
     def faust_requests(self) -> str:
         return self._name("faust-requests")
 
@@ -83,13 +94,14 @@ class BenchTopics:
         return self._name("faust-replies")
 
     def specs(self) -> list[TopicSpec]:
-        """The registry's topics, the model's topic set and the bench's own topics."""
+        """The registry's topics, the models' topic sets and the bench's own topics."""
         own = [self.passthrough_in, self.passthrough_out, self.passthrough_txn_out,
                self.latency_replies, self.faust_requests, self.faust_replies]  # fmt: skip
         rf = self.topics.replication
+        models = [MODEL, SWAP_MODEL] if self.swap_model else [MODEL]
         return [
             *self.topics.global_specs(1),
-            *self.topics.model_specs(MODEL, self.partitions),
+            *(spec for model in models for spec in self.topics.model_specs(model, self.partitions)),
             *(TopicSpec(name, self.partitions, replication=rf) for name in own),
         ]
 
@@ -130,8 +142,11 @@ class BenchStack:
 
 
 @contextlib.contextmanager
-def bench_stack(settings: Settings, workdir: Path, *, partitions: int) -> Iterator[BenchStack]:
-    """Broker (given or started), topics and models for one run; cleaned up on exit."""
+def bench_stack(
+    settings: Settings, workdir: Path, *, partitions: int, swap_model: bool = False
+) -> Iterator[BenchStack]:
+    """Broker (given or started), topics and models for one run; cleaned up on exit.
+    ``swap_model``: :data:`SWAP_MODEL` too."""
     broker: LocalBroker | None = None
     if settings.kafka:
         kafka = kafka_config(settings, client_id="bench")
@@ -142,10 +157,11 @@ def bench_stack(settings: Settings, workdir: Path, *, partitions: int) -> Iterat
     names = BenchTopics(
         Topics(f"{settings.topic_prefix}-bench-{uuid.uuid4().hex[:8]}", settings.topic_replication),
         partitions,
+        swap_model,
     )
     try:
         ensure_topics(make_admin(kafka), names.specs())
-        _register_models(kafka, names.topics)
+        _register_models(kafka, names.topics, [MODEL, SWAP_MODEL] if swap_model else [MODEL])
         yield BenchStack(kafka, names, workdir, settings)
     finally:
         if broker is not None:
@@ -154,13 +170,15 @@ def bench_stack(settings: Settings, workdir: Path, *, partitions: int) -> Iterat
             _delete_topics(kafka, names)
 
 
-def _register_models(kafka: KafkaConfig, topics: Topics) -> None:
+def _register_models(kafka: KafkaConfig, topics: Topics, models: list[str]) -> None:
+    """Each of ``models``: champion v1, challenger v2."""
     train = labelled_rows(2_000, sensitive=False)
+    pair = (("champion", river_champion(train)), ("challenger", river_challenger(train)))
     with Registry(kafka, topics, actor="bench") as registry:
-        for role, model in (("champion", river_champion(train)),
-                            ("challenger", river_challenger(train))):  # fmt: skip
-            registry.register(MODEL, model, SCHEMA, task="classification", role=role,
-                              description=f"modelstream bench {role}")  # fmt: skip
+        for name in models:
+            for role, model in pair:
+                registry.register(name, model, SCHEMA, task="classification", role=role,
+                                  description=f"modelstream bench {role}")  # fmt: skip
 
 
 def _delete_topics(kafka: KafkaConfig, names: BenchTopics) -> None:

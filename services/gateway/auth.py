@@ -2,52 +2,127 @@
 
 A token comes as ``Authorization: Bearer <token>`` (API clients) or in the
 ``ms_token`` cookie the portal's sign-in sets (browsers). It is checked against the client
-registry (only its SHA-256 is stored; compared in constant time) and never logged.
-Then the scope the route needs, then the client's rate limit and quota, then the body
-size, in that order: a refused call costs the gateway as little as possible.
+registry (only its SHA-256 is stored; compared in constant time) and never logged. A
+header that is not ``Bearer <token>`` is named in the 401 (scheme missing, another
+scheme, no token), never echoed: it may hold the secret.
+
+Checks run cheapest first, so a refused call costs the gateway as little as possible:
+
+1. token (401; no token, no information);
+2. the model, on the serving routes (predict, batch, v2 metadata, ready and infer): 404
+   ``unknown_model`` before the scope, so a typo is not answered "lacks the scope
+   predict:<typo>". Clients who may read the catalogue are told the known names and the
+   closest one; others only that the name is not registered (they can tell a registered
+   name they may not call, 403, from an unknown one, 404, but never list the names);
+3. scope (403): the route's per-model scope (``predict:<model>``, ...); the catalogue's
+   routes (``/v1/catalogue/{name}``, the per-model OpenAPI document, the pages) check
+   ``catalogue:read`` before the model instead: that scope names no model, and a client
+   without it learns nothing of the names;
+4. rate limit and quota (429; 422 for a batch that could never fit);
+5. body size (413), then the contract (422).
+
+Batch and v2 infer read the body before step 4: their cost is their number of records.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Final
 
 from fastapi import Request
 
 from services.gateway.context import GatewayContext
 from services.gateway.errors import ApiError
 
-__all__ = ["COOKIE", "admit", "authenticate", "authorize", "read_body"]
+__all__ = [
+    "COOKIE",
+    "admit",
+    "authenticate",
+    "authorize",
+    "may_list_models",
+    "parse_authorization",
+    "read_body",
+    "require",
+]
 
 COOKIE = "ms_token"
-_BEARER = "bearer "
+CATALOGUE_SCOPE: Final = "catalogue:read"
+_EXPECTED: Final = "the Authorization header must be `Bearer <token>`"
+# a word that can only be an auth scheme's name (a token has '_' in it): safe to repeat
+_SCHEME_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,19}")
 
 
-def _token(request: Request) -> str | None:
+def parse_authorization(header: str) -> tuple[str | None, str | None]:
+    """``(token, None)`` from ``Bearer <token>`` (any case), else ``(None, what is wrong)``.
+
+    The header's value is never repeated (it may be the token); a scheme is named only
+    when it looks like one.
+
+    >>> parse_authorization("bearer  ms_abc ")
+    ('ms_abc', None)
+    >>> parse_authorization("ms_0123456789ab_secret")[1]
+    'the Authorization header must be `Bearer <token>` (the scheme is missing)'
+    >>> parse_authorization("Basic YWxhZGRpbjpvcGVu")[1]
+    'the Authorization header must be `Bearer <token>` (it uses the Basic scheme)'
+    >>> parse_authorization("Bearer")[1]
+    'the Authorization header must be `Bearer <token>` (the token is missing)'
+    """
+    scheme, token = (*header.split(None, 1), "", "")[:2]
+    token = token.strip()
+    if scheme.lower() == "bearer":
+        return (token, None) if token else (None, f"{_EXPECTED} (the token is missing)")
+    if not scheme:
+        return None, f"{_EXPECTED} (it is empty)"
+    if not token:
+        return None, f"{_EXPECTED} (the scheme is missing)"
+    if _SCHEME_NAME.fullmatch(scheme):
+        return None, f"{_EXPECTED} (it uses the {scheme} scheme)"
+    return None, f"{_EXPECTED} (it uses another scheme)"
+
+
+def _credentials(request: Request) -> tuple[str | None, str | None]:
+    """The token sent (header, else the sign-in cookie) and what was wrong with a header
+    that held none. A header that is not Bearer falls back to the cookie, as before: a
+    proxy's ``Basic`` login in front of the portal must not sign browsers out."""
     header = request.headers.get("authorization")
-    if header and header[:7].lower() == _BEARER:
-        return header[7:].strip()
-    return request.cookies.get(COOKIE)
+    token, problem = parse_authorization(header) if header is not None else (None, None)
+    return token or request.cookies.get(COOKIE), problem
 
 
 def authenticate(ctx: GatewayContext, request: Request) -> Any:
     """The calling client's record, else 401."""
-    token = _token(request)
+    token, problem = _credentials(request)
     record = ctx.clients.authenticate(token) if token else None
     if record is None:
-        why = "no API token was sent" if not token else "the API token is not valid (or revoked)"
+        if problem is not None:
+            message = problem
+        else:
+            why = "the API token is not valid (or revoked)" if token else "no API token was sent"
+            message = f"{why}: send Authorization: Bearer <token>"
         raise ApiError(
-            "unauthenticated", f"{why}: send Authorization: Bearer <token>",
-            headers={"WWW-Authenticate": 'Bearer realm="modelstream"'},
-        )  # fmt: skip
+            "unauthenticated", message, headers={"WWW-Authenticate": 'Bearer realm="modelstream"'}
+        )
+    return record
+
+
+def require(record: Any, *scopes: str) -> Any:
+    """``record`` if it holds any of ``scopes``, else 403."""
+    if not any(record.allows(scope) for scope in scopes):
+        raise ApiError("forbidden", f"client {record.name!r} lacks the scope {' or '.join(scopes)}")
     return record
 
 
 def authorize(ctx: GatewayContext, request: Request, *scopes: str) -> Any:
     """The caller's record if it holds any of ``scopes``, else 401/403."""
-    record = authenticate(ctx, request)
-    if not any(record.allows(scope) for scope in scopes):
-        raise ApiError("forbidden", f"client {record.name!r} lacks the scope {' or '.join(scopes)}")
-    return record
+    return require(authenticate(ctx, request), *scopes)
+
+
+def may_list_models(ctx: GatewayContext, record: Any) -> bool:
+    """Whether the caller may be told which models exist: the catalogue is public, or
+    the client may read it (``catalogue:read`` or ``admin``)."""
+    return ctx.config.public_catalogue or bool(
+        record is not None and record.allows(CATALOGUE_SCOPE)
+    )
 
 
 def admit(ctx: GatewayContext, record: Any, cost: int = 1) -> dict[str, str]:
@@ -59,7 +134,7 @@ def admit(ctx: GatewayContext, record: Any, cost: int = 1) -> dict[str, str]:
     if decision.allowed:
         return headers
     if decision.reason == "too_large":
-        most = min(record.limits.burst, record.limits.quota or record.limits.burst)
+        most = record.limits.largest_cost
         raise ApiError("batch_too_large", f"{cost} records can never pass this client's "
                        f"limits at once; split them into batches of at most {most}",
                        headers=headers)  # fmt: skip

@@ -110,6 +110,12 @@ class KafkaBridge:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
+    @property
+    def kafka(self) -> KafkaConfig:
+        """The connection settings this bridge uses (the catalogue shows their bootstrap
+        servers and security protocol, never the credentials)."""
+        return self._kafka
+
     # -- life cycle
 
     def ensure_topics(self, timeout: float = 30.0) -> None:

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from services.clikit import settings_or_exit
 from services.gateway.clients import (
     ClientError,
     ClientRecord,
@@ -32,7 +33,6 @@ from services.gateway.clients import (
 from services.gateway.policy import InvalidLimitsError, Limits
 from services.localstack import LocalStackError
 from services.runtime import kafka_config, topics
-from services.settings import Settings
 
 __all__ = ["clients_app"]
 
@@ -51,11 +51,7 @@ Actor = Annotated[str, typer.Option(help="Who makes the change (default: your us
 @contextmanager
 def _store() -> Iterator[ClientStore]:
     """The client store of this deployment; known failures become one line and exit 1."""
-    try:
-        settings = Settings()
-    except ValueError as exc:
-        err.print(f"[bold red]error:[/] invalid MODELSTREAM_* setting:\n{exc}")
-        raise typer.Exit(2) from exc
+    settings = settings_or_exit()
     try:
         kafka = kafka_config(settings, client_id="modelstream-clients")
         with ClientStore(kafka, topics(settings)) as store:
@@ -84,7 +80,13 @@ def create(
     quota: Annotated[int | None, typer.Option(help="Requests per quota window")] = None,
     quota_window_s: Annotated[float, typer.Option(help="Quota window, seconds")] = 86_400.0,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body")] = 1_048_576,
-    max_batch: Annotated[int, typer.Option(help="Most records per batch request")] = 1_000,
+    max_batch: Annotated[
+        int,
+        typer.Option(
+            help="Most records per batch request (the burst, the quota and each "
+            "gateway's --max-batch cap it too)"
+        ),
+    ] = 1_000,
     description: Annotated[str, typer.Option(help="Who uses it, for what")] = "",
     actor: Actor = "",
 ) -> None:
@@ -143,7 +145,8 @@ def list_clients(
     with _store() as store:
         records = store.list()
     if as_json:
-        rows = [record.to_dict(digest=False) for record in records]
+        rows = [record.to_dict(digest=False) | {"largest_batch": record.limits.largest_batch}
+                for record in records]  # fmt: skip
         print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return
     table = Table("name", "scopes", "limits", "created", "status", box=box.SIMPLE_HEAD,
@@ -158,8 +161,8 @@ def list_clients(
 
 def _limits(limits: Limits) -> str:
     """
-    >>> _limits(Limits(quota=5_000))
-    '50/s, burst 100, quota 5000/86400s, body 1.0 MiB, batch 1000'
+    >>> _limits(Limits(quota=5_000, max_batch=100))
+    '50/s, burst 100, quota 5000/86400s, body 1.0 MiB, batch 100'
     """
     quota = "no quota" if limits.quota is None else (
         f"quota {limits.quota}/{limits.quota_window_s:g}s"
@@ -167,10 +170,23 @@ def _limits(limits: Limits) -> str:
     body = f"{limits.max_body_bytes / 2**20:.1f} MiB"
     if limits.max_body_bytes < 2**20:
         body = f"{limits.max_body_bytes / 1024:.1f} KiB"
-    return (
-        f"{limits.rate_per_s:g}/s, burst {limits.burst}, {quota}, body {body}, "
-        f"batch {limits.max_batch}"
-    )
+    return f"{limits.rate_per_s:g}/s, burst {limits.burst}, {quota}, body {body}, {_batch(limits)}"
+
+
+def _batch(limits: Limits) -> str:
+    """The batch size that can really pass (what the gateway enforces), and why when it
+    is below ``max_batch``.
+
+    >>> _batch(Limits(burst=100, max_batch=1_000))
+    'batch 100 (max-batch 1000, but the burst is 100: a batch takes a token per record)'
+    >>> _batch(Limits(burst=500, quota=50, max_batch=200))
+    'batch 50 (max-batch 200, but the quota is 50: a batch counts once per record)'
+    """
+    bound, most = limits.batch_bound, limits.largest_batch
+    if bound == "max_batch":
+        return f"batch {most}"
+    why = "takes a token per record" if bound == "burst" else "counts once per record"
+    return f"batch {most} (max-batch {limits.max_batch}, but the {bound} is {most}: a batch {why})"
 
 
 def _status(record: ClientRecord) -> str:

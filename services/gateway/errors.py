@@ -32,7 +32,11 @@ log = logging.getLogger(__name__)
 ERROR_CODES: Final[dict[str, tuple[int, str]]] = {
     "unauthenticated": (401, "no valid API token: send Authorization: Bearer <token>"),
     "forbidden": (403, "the token lacks the scope this call needs"),
-    "unknown_model": (404, "no model of that name has a champion"),
+    "unknown_model": (
+        404,
+        "no model of that name has a champion (catalogue readers are told the known ones)",
+    ),
+    "unknown_version": (404, "v2 infer names a version that is not the champion"),
     "not_found": (404, "no such path"),
     "payload_too_large": (413, "the body is larger than this client may send"),
     "invalid_input": (422, "the body does not fit the model's input schema"),

@@ -73,6 +73,8 @@ from services.registry._errors import (
     RoutingError,
     UnknownModelError,
     UnknownVersionError,
+    closest,
+    not_registered,
 )
 from services.registry._model import (
     Change,
@@ -110,6 +112,8 @@ __all__ = [
     "UnknownModelError",
     "UnknownVersionError",
     "VersionAdded",
+    "closest",
     "data_fingerprint",
+    "not_registered",
     "reference_profile",
 ]

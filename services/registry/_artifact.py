@@ -37,8 +37,10 @@ __all__ = [
     "class_labels",
     "deserialize",
     "environment",
+    "format_for",
     "guess_task",
     "join",
+    "looks_like_joblib",
     "require_predictor",
     "serialize",
     "sha256",
@@ -81,10 +83,40 @@ def deserialize(data: bytes, fmt: str) -> object:
 
         return joblib.load(io.BytesIO(data))
     except Exception as exc:  # unpickling raises anything the pickled code raises
+        hint = (
+            "it looks like a joblib file: try --format joblib"
+            if fmt == "cloudpickle" and looks_like_joblib(data)
+            else "check the format, and that the libraries it needs are installed here"
+        )
         raise InvalidModelError(
-            f"the artifact could not be loaded as {fmt}: {type(exc).__name__}: {exc}. "
-            "Check the format, and that the libraries it needs are installed here"
+            f"the artifact could not be loaded as {fmt}: {type(exc).__name__}: {exc}; {hint}"
         ) from exc
+
+
+# compressed joblib files start with their compressor's magic bytes
+_COMPRESSED: Final = (b"\x78", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x5d\x00\x00")
+
+
+def looks_like_joblib(data: bytes) -> bool:
+    """Whether ``data`` is probably ``joblib.dump`` output rather than a plain pickle:
+    joblib writes numpy arrays as ``NumpyArrayWrapper`` records, or compresses.
+
+    >>> looks_like_joblib(serialize([1.0], "cloudpickle"))
+    False
+    >>> import numpy
+    >>> looks_like_joblib(serialize({"w": numpy.ones(3)}, "joblib"))
+    True
+    """
+    return b"NumpyArrayWrapper" in data[:1_000_000] or data.startswith(_COMPRESSED)
+
+
+def format_for(path_suffix: str) -> ArtifactFormat:
+    """The artifact format a file name suggests: ``.joblib`` files are joblib.
+
+    >>> format_for(".joblib"), format_for(".pkl")
+    ('joblib', 'cloudpickle')
+    """
+    return "joblib" if path_suffix.lower() == ".joblib" else "cloudpickle"
 
 
 def sha256(data: bytes) -> str:

@@ -17,6 +17,12 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
+from typing import Final
+
+from streams.kafka import MODEL_NAME
+
 __all__ = [
     "ArtifactTooLargeError",
     "ConcurrentChangeError",
@@ -29,7 +35,11 @@ __all__ = [
     "RoutingError",
     "UnknownModelError",
     "UnknownVersionError",
+    "closest",
+    "not_registered",
 ]
+
+_MAX_LISTED: Final = 20  # known names in one message
 
 
 class RegistryError(Exception):
@@ -75,3 +85,40 @@ class ConcurrentChangeError(RegistryError):
 
 class RegistryUnavailableError(RegistryError):
     """Kafka could not be read or written within the timeout."""
+
+
+def not_registered(name: str, known: Sequence[str] | None, *, more_at: str = "") -> str:
+    """What to say about a model name the registry does not know; ``known`` is None when
+    the reader may not be told which models exist. Lists 20 names at most (``more_at``
+    says where the rest are) and suggests the closest.
+
+    >>> not_registered("laon", ["churn", "loan"])
+    'laon is not registered (known: churn, loan; did you mean loan?)'
+    >>> not_registered("laon", None), not_registered("x", [])
+    ('laon is not registered', 'x is not registered (no model is registered yet)')
+    >>> not_registered("a.b", None)
+    "'a.b' is not registered"
+    """
+    shown = name if MODEL_NAME.fullmatch(name) else repr(name[:100])
+    message = f"{shown} is not registered"
+    if known is None:
+        return message
+    if not known:
+        return f"{message} (no model is registered yet)"
+    listed = ", ".join(known[:_MAX_LISTED])
+    if len(known) > _MAX_LISTED:
+        listed += f" and {len(known) - _MAX_LISTED} more{f' ({more_at})' if more_at else ''}"
+    suggestion = closest(name, known)
+    hint = f"; did you mean {suggestion}?" if suggestion else ""
+    return f"{message} (known: {listed}{hint})"
+
+
+def closest(name: str, known: Sequence[str]) -> str | None:
+    """The known name most like ``name`` (difflib, ratio at least 0.6; letter case aside).
+
+    >>> closest("laon", ["fraud", "loan"]), closest("Loan", ["loan"]), closest("x", ["loan"])
+    ('loan', 'loan', None)
+    """
+    lowered = {k.lower(): k for k in known}
+    matches = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[matches[0]] if matches else None

@@ -11,6 +11,7 @@ from services.registry._errors import (
     IntegrityError,
     UnknownModelError,
     UnknownVersionError,
+    not_registered,
 )
 from services.registry._model import Change, ModelVersion, Routing, RoutingChanged, VersionAdded
 
@@ -70,11 +71,7 @@ class RegistryState:
         """Every version of ``model``, oldest first."""
         known = self._versions.get(model)
         if not known:
-            names = ", ".join(self.models()) or "none"
-            raise UnknownModelError(
-                f"no model named {model!r} is registered (known: {names}); "
-                "register it first (`modelstream models register`)"
-            )
+            raise UnknownModelError(not_registered(model, self.models()))
         return [known[number] for number in sorted(known)]
 
     def version(self, model: str, version: int) -> ModelVersion:

@@ -19,12 +19,13 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from services.clikit import settings_or_exit
 from services.localstack import LocalStackError
+from services.registry._artifact import format_for
 from services.registry._errors import InvalidSchemaError, RegistryError
 from services.registry._model import ModelVersion, Routing
 from services.registry._registry import Registry
 from services.runtime import kafka_config, topics
-from services.settings import Settings
 from streams.kafka import KafkaSetupError, ensure_topics, make_admin
 
 __all__ = ["models_app"]
@@ -40,21 +41,42 @@ err = Console(stderr=True)
 Actor = Annotated[str, typer.Option(help="Who makes the change (default: your user name)")]
 Reason = Annotated[str, typer.Option(help="Why, for the audit trail")]
 Name = Annotated[str, typer.Argument(help="Model name")]
-Version = Annotated[int, typer.Argument(help="Model version", min=1)]
+
+
+def parse_version(text: str) -> int:
+    """A version as the CLI accepts it: ``2`` or ``v2`` (``models list`` prints ``v2``;
+    the warehouse stores the string ``'2'``).
+
+    >>> parse_version("v2"), parse_version("2"), parse_version(" V10 ")
+    (2, 2, 10)
+    >>> try:
+    ...     parse_version("two")
+    ... except typer.BadParameter as exc:
+    ...     print(exc)
+    'two' is not a model version: give a number such as 2 or v2
+    """
+    digits = text.strip().lower().removeprefix("v")
+    if not digits.isdigit() or int(digits) < 1:
+        raise typer.BadParameter(f"{text!r} is not a model version: give a number such as 2 or v2")
+    return int(digits)
+
+
+Version = Annotated[
+    int, typer.Argument(help="Model version: 2 or v2", parser=parse_version, metavar="VERSION")
+]
 
 
 @contextmanager
-def _registry(actor: str = "", *, create_topics: bool = False) -> Iterator[Registry]:
-    """A registry for this deployment; known failures become one line and exit 1."""
-    try:
-        settings = Settings()
-    except ValueError as exc:
-        err.print(f"[bold red]error:[/] invalid MODELSTREAM_* setting:\n{exc}")
-        raise typer.Exit(2) from exc
+def _registry(actor: str = "", *, create_topics: str | None = None) -> Iterator[Registry]:
+    """A registry for this deployment; known failures become one line and exit 1.
+    ``create_topics``: a model name whose topic set is created (with the global topics)."""
+    settings = settings_or_exit()
     try:
         kafka, names = kafka_config(settings, client_id="modelstream-models"), topics(settings)
-        if create_topics:
-            ensure_topics(make_admin(kafka), names.global_specs(settings.topic_partitions))
+        if create_topics is not None:
+            partitions = settings.topic_partitions
+            specs = names.global_specs(partitions) + names.model_specs(create_topics, partitions)
+            ensure_topics(make_admin(kafka), specs)
         with Registry(kafka, names, actor=actor or getpass.getuser(), timeout=20) as registry:
             yield registry
     except (RegistryError, LocalStackError, KafkaSetupError, OSError, ValueError) as exc:
@@ -76,15 +98,22 @@ def register(
     ] = None,
     sensitive: Annotated[str, typer.Option(help="Sensitive input fields, comma-separated")] = "",
     description: Annotated[str, typer.Option(help="What this version is, what changed")] = "",
-    fmt: Annotated[str, typer.Option("--format", help="cloudpickle or joblib")] = "cloudpickle",
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="cloudpickle or joblib (default: joblib for *.joblib, else cloudpickle)",
+        ),
+    ] = None,
     code_version: Annotated[str | None, typer.Option(help="Git sha of the training code")] = None,
     actor: Actor = "",
 ) -> None:
     """Register an artifact file as the next version of NAME (loads it once to check it:
     register only files you trust)."""
-    with _registry(actor, create_topics=True) as registry:
+    with _registry(actor, create_topics=name) as registry:
         version = registry.register_artifact_bytes(
-            name, artifact.read_bytes(), _read_schema(input_schema), task=task, fmt=fmt,
+            name, artifact.read_bytes(), _read_schema(input_schema), task=task,
+            fmt=fmt or format_for(artifact.suffix),
             reference=None if reference is None else _read_frame(reference),
             sensitive=[item.strip() for item in sensitive.split(",") if item.strip()],
             description=description, code_version=code_version, role=role,

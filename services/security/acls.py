@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from services.deployment import global_needs
 from services.security._errors import RoleError
 from streams.kafka import Topics, validate_model_name
 
@@ -87,7 +88,11 @@ class _Rules:
         for name in topics:
             if not self.sees(name):
                 self.topic(name, "DESCRIBE", why=f"{why}: must see it to know it exists")
-            self.topic(name, "CREATE", why=f"{why}: creates it when missing", pattern=pattern)
+            if not self.may("CREATE", name):
+                self.topic(name, "CREATE", why=f"{why}: creates it when missing", pattern=pattern)
+
+    def may(self, operation: str, topic: str) -> bool:
+        return any(s.operation == operation and s.covers("TOPIC", topic) for s in self.specs)
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,11 @@ def _registry_reader(rules: _Rules, ask: _Ask, who: str) -> None:
     )
 
 
+def _needs(part: str, ask: _Ask) -> list[str]:
+    """The global topics ``part`` creates at start (:mod:`services.deployment`)."""
+    return [spec.name for spec in global_needs(part, ask.topics, 1)]
+
+
 def _transactional(rules: _Rules, base: str, ask: _Ask, who: str) -> None:
     name, pattern = ask.per_instance(base)
     why = f"{who}'s exactly-once producer (one transactional id per instance)"
@@ -160,6 +170,7 @@ def _scorer(rules: _Rules, ask: _Ask) -> None:
         pattern=PREFIXED,
         why="creates a model's topic set when its first request arrives",
     )
+    rules.ensures(_needs("scorer", ask), "ensures the registry topics at start")
     rules.add(
         "GROUP",
         f"{ask.prefix}.scorer",
@@ -183,7 +194,7 @@ def _monitor(rules: _Rules, ask: _Ask) -> None:
     rules.topic(t.monitor_state, "READ", "WRITE", why="restores, then snapshots, its state")
     rules.topic(t.metrics, "WRITE", why="metric points")
     rules.topic(t.alerts, "WRITE", why="alerts")
-    rules.ensures([s.name for s in t.global_specs(1)], "ensures the global topics at start")
+    rules.ensures(_needs("monitor", ask), "ensures the topics it needs at start")
     rules.add(
         "GROUP",
         f"{ask.prefix}.monitor",
@@ -225,6 +236,9 @@ def _registry(rules: _Rules, ask: _Ask) -> None:
         rules.topic(
             name, "WRITE", why="one transaction per change: chunks, metadata, routing, audit event"
         )
+    everything = f"{ask.prefix}."
+    why = "`models register` creates the model's topic set"
+    rules.topic(everything, "CREATE", pattern=PREFIXED, why=why)
     rules.ensures([s.name for s in t.global_specs(1)], "`models register` ensures it")
     rules.add(
         "TRANSACTIONAL_ID",
@@ -247,6 +261,7 @@ def _gateway(rules: _Rules, ask: _Ask) -> None:
     rules.topic(reply, "READ", pattern=pattern, why="its reply-to topic: the scorer's replies")
     rules.topic(clients_topic(ask.prefix), "READ", why="API clients: token digests, scopes")
     _registry_reader(rules, ask, "the model directory")
+    rules.ensures(_needs("gateway", ask), "ensures the topics it follows at start")
     rules.ensures([reply], "ensures its reply topic", pattern)
     rules.ensures([clients_topic(ask.prefix)], "ensures the clients topic")
     names = [s.name for m in ask.models or () for s in t.model_specs(m, 1)]

@@ -188,5 +188,16 @@ def _wait(future: Future[Any], what: str) -> Any:
         return future.result()
     except KafkaException as exc:
         error: KafkaError = exc.args[0]
-        hint = NEEDS_ADMIN if "AUTHORIZATION" in error.name() else "check the broker is reachable"
-        raise SecurityAdminError(f"could not {what}: {error.str()}; {hint}") from exc
+        raise SecurityAdminError(f"could not {what}: {error.str()}; {_hint(error)}") from exc
+
+
+def _hint(error: KafkaError) -> str:
+    """What to do about an admin request the cluster refused."""
+    if "AUTHORIZATION" in error.name():
+        return NEEDS_ADMIN
+    if error.code() == KafkaError.SECURITY_DISABLED or "No Authorizer" in error.str():
+        return (
+            "this broker has no security (no authorizer, no SASL): users and ACLs need one. "
+            "Locally: `modelstream kafka stop`, then `modelstream kafka start --secure`"
+        )
+    return "check the broker is reachable"

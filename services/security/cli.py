@@ -16,9 +16,10 @@ from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.table import Table
 
-from services.localstack import LocalStackError
+from services.clikit import settings_or_exit
+from services.localstack import LocalBroker, LocalStackError
 from services.runtime import kafka_config
-from services.security._errors import KafkaSecurityError
+from services.security._errors import KafkaSecurityError, SecurityModeError
 from services.security.acls import ROLES, AclSpec, acls_for, table_rows
 from services.security.admin import (
     MECHANISMS,
@@ -49,19 +50,29 @@ InstanceOpt = Annotated[
 ]
 
 
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:
-        err.print(f"[bold red]error:[/] invalid MODELSTREAM_* setting:\n{exc}")
-        raise typer.Exit(2) from exc
+_settings = settings_or_exit
 
 
 @contextmanager
 def _admin(settings: Settings) -> Iterator[AdminClient]:
     """An admin client with the settings' credentials; known failures exit 1."""
     with _friendly():
+        _require_security(settings)
         yield make_admin(kafka_config(settings, client_id="modelstream-security"))
+
+
+def _require_security(settings: Settings) -> None:
+    """Users and ACLs need a secure broker: say so before changing anything on a local
+    broker that has none (a remote cluster answers for itself)."""
+    if settings.kafka is not None:
+        return
+    status = LocalBroker(settings.kafka_dir, settings.cache_dir).status()
+    if status.running and not status.secure:
+        raise SecurityModeError(
+            f"the local broker at {status.bootstrap} has no security (PLAINTEXT: no SASL "
+            "users, no ACLs). Restart it secure: `modelstream kafka stop`, then "
+            "`modelstream kafka start --secure`"
+        )
 
 
 @contextmanager

@@ -37,6 +37,7 @@ from confluent_kafka.admin import AdminClient
 
 from services.security._errors import KafkaSecurityError, SecurityModeError
 from services.security.admin import MECHANISMS, add_user, generate_password
+from streams.kafka import client_logging
 
 __all__ = [
     "CREDENTIALS_FILE",
@@ -184,7 +185,7 @@ def ensure_admin_user(bootstrap: str, admin: AdminCredentials, timeout: float = 
         "bootstrap.servers": bootstrap, "broker.address.family": "v4",
         "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
         "sasl.username": admin.username, "sasl.password": admin.password,
-    })  # fmt: skip
+    } | client_logging(bootstrap, "modelstream-local-admin"))  # fmt: skip
     deadline = time.monotonic() + timeout
     while True:
         left = max(deadline - time.monotonic(), 1.0)

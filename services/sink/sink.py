@@ -12,7 +12,8 @@ exactly at ``<last>``. Sequence per batch::
 ClickHouse unavailable → the batch is retried with exponential backoff while the consumer
 keeps polling (paused) so it stays in its group; memory stays bounded because nothing new
 is fetched meanwhile. Records that cannot be decoded land in the ``dlq`` table with reason
-``sink_decode`` instead of blocking the partition.
+``sink_decode`` instead of blocking the partition, summed up in one WARNING line per
+topic kind and model per ``refusal_log_interval`` (:mod:`streams.refusals`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from schemas.codec import DecodeError
 from services.sink.rows import TABLES, Landing, Position, decode_value, table_for_topic
 from services.warehouse import Warehouse, WarehouseUnavailable
 from streams.kafka import KafkaConfig, Topics, consumer_config
+from streams.refusals import RefusalLog, reason_of
 
 __all__ = ["Sink", "SinkConfig"]
 
@@ -46,6 +48,7 @@ class SinkConfig:
     max_age: float = 1.0
     retry_initial: float = 0.5
     retry_max: float = 10.0
+    refusal_log_interval: float = 60.0
 
     @property
     def group_id(self) -> str:
@@ -96,9 +99,13 @@ class Sink:
         self._chaos = chaos or (lambda _point: None)
         self.warehouse = warehouse
         self.stats: Counter[str] = Counter()
+        self._refusals = RefusalLog(
+            log, interval=config.refusal_log_interval, outcome="they are in the dlq table"
+        )
         self._batches: dict[tuple[str, int], Batch] = {}
         self._replay: dict[tuple[str, int], int] = {}
         self._held: list[Message] = []  # read while backing off; added after the flush
+        self._waiting: set[str] = set()  # subscribed topics not created yet (logged once)
         conf = consumer_config(kafka, config.group_id, topic_metadata_refresh_interval_ms=2_000)
         self._consumer = Consumer(conf)
         self._consumer.subscribe(
@@ -128,13 +135,21 @@ class Sink:
             self.step(0.2)
         self.flush_all()
 
+    def _consumer_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._PARTITION_EOF:
+            return
+        if error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+            log.warning("consumer error: %s", error)
+        elif error.str() not in self._waiting:  # nothing written there yet: normal at first
+            self._waiting.add(error.str())
+            log.info("%s; landing it once it is created", error.str())
+
     def step(self, timeout: float) -> None:
         """Read what is there, then flush the batches that are full, old or replayed."""
         for message in self._consumer.consume(5_000, timeout):
             error = message.error()
             if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    log.warning("consumer error: %s", error)
+                self._consumer_error(error)
                 continue
             self._add(message)
         held, self._held = self._held, []
@@ -144,6 +159,7 @@ class Sink:
         for key, batch in list(self._batches.items()):
             if self._due(batch, now):
                 self._flush(key, batch)
+        self._refusals.tick()
 
     def _due(self, batch: Batch, now: float) -> bool:
         if batch.until is not None:
@@ -170,7 +186,7 @@ class Sink:
 
     def _row(self, landing: Landing | None, value: bytes, pos: Position) -> tuple[str, Any]:
         if landing is None:
-            return self._undecodable(value, pos, "no table for this topic")
+            return self._undecodable(value, pos, "no_table", "no table for this topic")
         if landing.contract is None:
             return landing.table, landing.to_row(value, pos)
         try:
@@ -178,10 +194,16 @@ class Sink:
                 decode_value(value, pos.headers, landing.contract), pos
             )
         except (DecodeError, KeyError, TypeError, ValueError) as exc:
-            return self._undecodable(value, pos, f"{type(exc).__name__}: {exc}")
+            why = f"{type(exc).__name__}: {exc}"
+            return self._undecodable(value, pos, reason_of(exc), why, detail=str(exc))
 
-    def _undecodable(self, value: bytes, pos: Position, why: str) -> tuple[str, Any]:
-        log.warning("%s: cannot land this record (%s); it goes to the dlq table", pos, why)
+    def _undecodable(
+        self, value: bytes, pos: Position, reason: str, why: str, detail: str | None = None
+    ) -> tuple[str, Any]:
+        """The dlq row of a record that cannot land (``why`` in its ``ms-error``)."""
+        model, _, kind = pos.topic.removeprefix(self.config.topics.prefix + ".").rpartition(".")
+        self._refusals.add(kind, model, str(pos), reason, detail or why)
+        self.stats["refused"] += 1
         headers = dict(pos.headers) | {
             "ms-reason": b"sink_decode", "ms-stage": b"sink", "ms-error": why.encode(),
             "ms-source-topic": pos.topic.encode(), "ms-model": pos.topic.split(".")[-2].encode(),
@@ -248,4 +270,5 @@ class Sink:
                 time.sleep(0.2 * (attempt + 1))
 
     def close(self) -> None:
+        self._refusals.flush()
         self._consumer.close()

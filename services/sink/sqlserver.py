@@ -19,26 +19,67 @@ from typing import Any
 
 import orjson
 
-from services.warehouse import Warehouse, WarehouseError
+from services.warehouse import QueryError, QueryResult, Warehouse, WarehouseError
 
-__all__ = ["SqlRejectedError", "SqlServer", "is_read_only", "remote_query"]
+READONLY_CODE = 164  # ClickHouse: Cannot execute query in readonly mode
 
-READ = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b", re.IGNORECASE)
+__all__ = ["SqlRejectedError", "SqlServer", "refusal", "remote_query", "run_read_only"]
+
+WRITES = re.compile(
+    r"^\s*(INSERT|CREATE|ALTER|DROP|UNDROP|TRUNCATE|DELETE|UPDATE|RENAME|EXCHANGE|OPTIMIZE|"
+    r"SYSTEM|KILL|GRANT|REVOKE|SET|USE|ATTACH|DETACH|BACKUP|RESTORE|MOVE)\b",
+    re.IGNORECASE,
+)
+READ_ONLY = (
+    "only read statements (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS) are run: "
+    "the warehouse is changed by the sink and `modelstream db migrate` alone"
+)
 
 
 class SqlRejectedError(ValueError):
     """The sink refused the query (not a read statement) or ClickHouse rejected it."""
 
 
-def is_read_only(sql: str) -> bool:
-    """
-    >>> is_read_only("select 1"), is_read_only("DROP TABLE predictions")
-    (True, False)
-    >>> is_read_only("SELECT 1; DROP TABLE x")
-    False
+def refusal(sql: str) -> str | None:
+    """Why ``sql`` is not run at all, or None: it goes to ClickHouse, which runs it
+    read-only (``readonly=2``), so a typo gets ClickHouse's own syntax error.
+
+    >>> refusal("select 1") is None, refusal("SELEC 1") is None
+    (True, True)
+    >>> refusal("DROP TABLE predictions") == READ_ONLY
+    True
+    >>> refusal("SELECT 1; DROP TABLE x")
+    'one statement at a time, please (found a ; inside it)'
     """
     body = sql.strip().rstrip(";")
-    return bool(READ.match(body)) and ";" not in body
+    if ";" in body:
+        return "one statement at a time, please (found a ; inside it)"
+    return READ_ONLY if WRITES.match(body) else None
+
+
+def run_read_only(warehouse: Warehouse, sql: str) -> QueryResult:
+    """``sql`` on ``warehouse`` with writes refused by the engine itself."""
+    try:
+        return warehouse.query(sql, read_only=True)
+    except QueryError as exc:
+        if exc.code == READONLY_CODE:
+            raise SqlRejectedError(READ_ONLY) from exc
+        raise SqlRejectedError(tidy(str(exc))) from exc
+
+
+def tidy(message: str) -> str:
+    r"""ClickHouse's error without what the client appended to the query, and its list of
+    expected tokens cut short.
+
+    >>> noise = "\n SETTINGS readonly = '2'\n FORMAT Native"
+    >>> tidy("Syntax error at 7 (1): 1" + noise + ". Expected one of: a, b, " + "x, " * 80)
+    'Syntax error at 7 (1): 1. Expected one of: a, b, x, x, x, ...'
+    """
+    text = re.sub(r"\s*SETTINGS readonly = '2'(\s*FORMAT \w+)?", "", message)
+    head, found, expected = text.partition("Expected one of: ")
+    if found and len(expected) > 40:
+        expected = expected[:24].rsplit(",", 1)[0] + ", ..."
+    return head + found + expected
 
 
 class SqlServer:
@@ -65,11 +106,12 @@ def _handler(warehouse: Warehouse) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             sql = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-            if not is_read_only(sql):
-                return self._send(400, {"error": "only one read statement (SELECT ...) is served"})
+            reason = refusal(sql)
+            if reason is not None:
+                return self._send(400, {"error": reason})
             try:
-                result = warehouse.query(sql)
-            except WarehouseError as exc:
+                result = run_read_only(warehouse, sql)
+            except (SqlRejectedError, WarehouseError) as exc:
                 return self._send(400, {"error": str(exc)})
             return self._send(200, {"columns": list(result.columns), "rows": result.rows})
 

@@ -3,7 +3,8 @@
 A migration is a file ``NNN_name.sql`` in ``schemas/clickhouse/``. It may hold several
 statements; each ends with ``;`` at the end of a line (a ``;`` inside a line is left alone,
 so string literals and comments may contain one). Every statement must be idempotent
-(``IF NOT EXISTS``): a file that fails half way is run again from the top.
+(``IF NOT EXISTS``; a view a later file changes, ``CREATE OR REPLACE VIEW``): a file that
+fails half way is run again from the top.
 
 A line that holds ``{ttl_days}`` is the TTL clause: with ``ttl_days > 0`` the placeholder
 becomes the number, with ``ttl_days == 0`` the line is dropped (keep data forever).

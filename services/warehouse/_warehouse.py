@@ -180,16 +180,20 @@ class Warehouse:
         params: Mapping[str, Any] | None = None,
         *,
         column_formats: Mapping[str, str] | None = None,
+        read_only: bool = False,
     ) -> QueryResult:
         """Run a SELECT; bind values with ``{name:Type}`` placeholders and ``params``.
 
         ``column_formats={"payload": "bytes"}`` reads a String column as raw bytes.
+        ``read_only``: the engine refuses anything that writes (``readonly=2``: settings
+        may still change), for SQL that comes from users.
         """
         try:
             result = self._client.query(
                 sql,
                 parameters=dict(params) if params else None,
                 column_formats=dict(column_formats) if column_formats else None,
+                settings={"readonly": 2} if read_only else None,
             )
         except ClickHouseError as exc:
             raise translate(exc, f"querying {_head(sql)}") from exc

@@ -15,6 +15,13 @@ killed at any point restarts from a snapshot that matches its offsets exactly: n
 is lost or counted twice. Snapshots are zlib-compressed pickles, split into 512 KiB chunk
 records ``<model>/<n>`` after a manifest record ``<model>`` naming the chunk count.
 
+A record the monitor cannot read (the codec refuses it, e.g. a feedback label that is an
+object) is skipped and counted -- ``stats["refused"]`` and ``stats["refused:<reason>"]``
+beside ``stats[<kind>]`` for the records taken in -- and summed up in one WARNING line
+per model and kind per ``refusal_log_interval`` (:mod:`streams.refusals`). It writes no
+DLQ entry: the sink refuses the same record with the same codec and keeps its bytes and
+reason in the ``dlq`` table, once.
+
 Why not faust tables: faust-streaming's changelog tables restore per key, but its
 exactly-once mode rides on aiokafka transactions per partition and it processed fewer
 events per second than this loop in our benchmark (see docs/DESIGN.md); the monitor needs
@@ -36,9 +43,10 @@ from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from schemas.codec import MAGIC, DecodeError
+from schemas.codec import DecodeError
 from schemas.contracts import codec_for
 from streams.kafka import KafkaConfig, Topics, consumer_config, producer_config
+from streams.refusals import RefusalLog, reason_of
 
 __all__ = ["MonitorConfig", "MonitorLoop", "Watch"]
 
@@ -65,6 +73,7 @@ class MonitorConfig:
     instance_id: str = "0"
     max_batch: int = 20_000
     max_interval: float = 1.0
+    refusal_log_interval: float = 60.0
 
     @property
     def group_id(self) -> str:
@@ -93,6 +102,9 @@ class MonitorLoop:
         self.new_watch = new_watch
         self.watches: dict[str, Watch] = {}
         self.stats: Counter[str] = Counter()
+        self._refusals = RefusalLog(
+            log, interval=config.refusal_log_interval, outcome="not monitored"
+        )
         self._metric = codec_for("metric")
         self._alert = codec_for("alert")
         self._kafka = kafka
@@ -174,6 +186,7 @@ class MonitorLoop:
                 self._encode(model, emitted, now, outputs)
         if batch or outputs:
             self._transact(batch, outputs, touched)
+        self._refusals.tick()
         return len(batch)
 
     def _handle(
@@ -184,20 +197,28 @@ class MonitorLoop:
         if found is None:
             return
         model, kind = found
+        where = f"{topic}[{message.partition()}]@{message.offset()}"
         watch = self.watches.get(model)
         if watch is None:
-            watch = self.watches[model] = self.new_watch(model)
+            try:  # asked again at the model's next record: it may be registered by then
+                watch = self.watches[model] = self.new_watch(model)
+            except Exception as exc:  # noqa: BLE001 - one model we cannot watch stops no other
+                self._refuse(kind, model, where, "unmonitorable", str(exc))
+                return
         try:
             emitted = self._feed(watch, kind, message)
         except (DecodeError, KeyError, TypeError, ValueError) as exc:
-            log.warning("%s[%d]@%d: cannot monitor this record: %s", topic, message.partition(),
-                        message.offset(), exc)  # fmt: skip
-            self.stats["undecodable"] += 1
+            self._refuse(kind, model, where, reason_of(exc), str(exc))
             return
         touched.add(model)
         self.stats[kind] += 1
         if emitted:
             self._encode(model, emitted, int(time.time() * 1e3), outputs)
+
+    def _refuse(self, kind: str, model: str, where: str, reason: str, detail: str) -> None:
+        self._refusals.add(kind, model, where, reason, detail)
+        self.stats["refused"] += 1
+        self.stats[f"refused:{reason}"] += 1
 
     def _feed(self, watch: Watch, kind: str, message: Message) -> list[Any]:
         value = message.value() or b""
@@ -207,10 +228,8 @@ class MonitorLoop:
             return watch.on_dlq(reason.decode() if isinstance(reason, bytes) else str(reason),
                                 message.timestamp()[1])  # fmt: skip
         contract = "prediction_log" if kind == "predictions" else "feedback"
-        if value[:2] == MAGIC:
-            record = codec_for(contract).decode_avro(value)
-        else:
-            record = codec_for(contract).decode_json(value)
+        # as the sink decodes: by content-type, sniffed when absent
+        record = codec_for(contract).decode(value, headers.get("content-type") or None)
         return watch.on_prediction(record) if kind == "predictions" else watch.on_feedback(record)
 
     def _encode(
@@ -263,6 +282,7 @@ class MonitorLoop:
             self._consumer.seek(TopicPartition(topic, partition, offset))
 
     def close(self) -> None:
+        self._refusals.flush()
         self._consumer.close()
 
 

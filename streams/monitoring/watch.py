@@ -4,7 +4,8 @@ A :class:`ModelWatch` turns prediction-log records, labels and DLQ entries into 
 points and alerts, using the estimators of the subpackages: data drift per feature
 against the champion's reference profile (windowed PSI/KS/JS/Wasserstein/chi-square) and
 per-feature ADWIN; concept drift on the champion's error stream once labels join;
-delayed-label performance of champion and challenger on the same requests; fairness per
+delayed-label performance of champion and challenger on the same requests (labels compared
+by class text, :mod:`schemas.labels`: ``true`` matches an output ``"True"``); fairness per
 declared sensitive attribute (selection rates from every prediction, TPR/FPR from
 labelled ones); Half-Space Trees anomaly rates; QPS, latency, error, DLQ and backup
 rates. Pure: no Kafka, no clock but the records' timestamps.
@@ -16,6 +17,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from schemas.labels import label_class
 from streams.monitoring.anomaly import HalfSpaceTreesMonitor, ProfileScaler, RunningScaler
 from streams.monitoring.change import ConceptDriftMonitor, FeatureChangeMonitor
 from streams.monitoring.drift import FeatureDriftMonitor
@@ -117,7 +119,8 @@ class ModelWatch:
 
     def on_feedback(self, record: Mapping[str, Any]) -> list[Emitted]:
         ts = int(record["ts"])
-        joined = self.joiner.add_label(record["request_id"], record.get("label"), ts)
+        label = _truth(self.performance.task, record.get("label"))
+        joined = self.joiner.add_label(record["request_id"], label, ts)
         return [] if joined is None else self._joined(joined.prediction, joined.label, ts)
 
     def on_dlq(self, reason: str, ts_ms: int) -> list[Emitted]:
@@ -147,13 +150,17 @@ class ModelWatch:
 
     def _joined(self, prediction: tuple[Scored, Scored | None, dict[str, str]], label: Any,
                 ts: int) -> list[Emitted]:  # fmt: skip
+        if label is None:  # known to be unlabelable: joined, but nothing to learn from
+            return []
         served, shadow, sensitive = prediction
         outcomes = {"champion": served} | ({"challenger": shadow} if shadow is not None else {})
         out = self._reports(self.performance.update(label, outcomes, ts))
+        if served.output is None:  # the champion failed: no error to measure, no group rate
+            return out
         for found in self.concept.update(label, served.output):
             if found.level == "drift":
                 out.append(found.to_alert(kind="concept_drift", model_version=served.version))
-        if self.fair_labelled is not None and served.output is not None:
+        if self.fair_labelled is not None:
             out += self._fairness(
                 self.fair_labelled.update(sensitive, served.output, label, ts), "labelled"
             )
@@ -200,6 +207,15 @@ def _drift(profile: Mapping[str, Any] | None, window: int) -> FeatureDriftMonito
     from streams.monitoring.windows import WindowSpec
 
     return FeatureDriftMonitor.from_profile(profile, window=WindowSpec(events=window))
+
+
+def _truth(task: str, label: object) -> str | float | None:
+    """A label as every estimator compares it: its class text (classification), or its
+    number (regression; a text label is no measurement there, as for SQL's
+    ``label_number``, so it counts like null)."""
+    if task == "classification":
+        return label_class(label)
+    return float(label) if isinstance(label, int | float) and not isinstance(label, bool) else None
 
 
 def _scored(outcome: Mapping[str, Any]) -> Scored:

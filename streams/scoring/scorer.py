@@ -106,6 +106,7 @@ class Scorer:
         self.stats: Counter[str] = Counter()
         self._reply_codec = Codec(load_schema("reply"))
         self._known_topics: set[str] = set()
+        self._waiting: set[str] = set()  # subscribed topics not created yet (logged once)
         self._kafka = kafka
         self._admin = make_admin(kafka)
         self._consumer = Consumer(self._consumer_config(kafka))
@@ -138,7 +139,11 @@ class Scorer:
             wanted = [self.topics.requests(m) for m in self.config.models]
         else:
             wanted = [f"^{re.escape(self.topics.prefix)}\\.[A-Za-z0-9_-]+\\.requests$"]
-        self._consumer.subscribe(wanted, on_revoke=self._on_revoke)
+        self._consumer.subscribe(wanted, on_assign=self._on_assign, on_revoke=self._on_revoke)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if partitions:
+            log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.settle()  # the transaction in flight still holds offsets of these partitions
@@ -173,6 +178,10 @@ class Scorer:
             error = message.error()
             if error is None:
                 good.append(message)
+            elif error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                if error.str() not in self._waiting:  # a model not registered yet
+                    self._waiting.add(error.str())
+                    log.info("%s; serving it once it is created", error.str())
             elif error.code() != KafkaError._PARTITION_EOF:
                 log.warning("consumer error: %s", error)
         return good

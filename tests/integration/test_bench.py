@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -50,13 +51,14 @@ def test_quick_bench_reports_every_measurement(kafka: KafkaConfig, tmp_path: Pat
     assert report == json.loads(json.dumps(returned))
 
     for key in ("passthrough_eps", "passthrough_txn_eps", "scorer_eps", "faust_eps",
-                "scorer_rss_mb", "monitor_eps", "sink_rows_per_s"):  # fmt: skip
-        assert positive(report[key]), (key, report[key])
+                "scorer_rss_mb", "monitor_eps", "sink_rows_per_s",
+                "swap_max_reply_gap_ms"):  # fmt: skip
+        assert positive(report[key]) and math.isfinite(report[key]), (key, report[key])
     assert (report["events"], report["offered_rps"]) == (EVENTS, RATE)
     latency = report["latency_ms"]
     assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
     assert all(positive(v) for v in report["ratios"].values()), report["ratios"]
-    assert len(report["targets"]) == 5
+    assert len(report["targets"]) == 6 and "swap gap ≤ 1,000 ms" in report["targets"]
     for name, target in report["targets"].items():
         assert set(target) >= {"target", "measured", "met"}, name
         assert isinstance(target["met"], bool) and target["measured"] is not None, name
@@ -75,10 +77,19 @@ def test_quick_bench_reports_every_measurement(kafka: KafkaConfig, tmp_path: Pat
     assert sum(counts["logged"].values()) == EVENTS + lat["sent"]
     assert counts["challenger"].get("scored", 0) > 0
     assert counts["faust"] == {"sent": EVENTS, "replies": EVENTS, "unique": EVENTS}
-    stats = report["scorer_stats"]  # what the scorer itself counted
-    assert stats.get("replies", 0) + stats.get("errors", 0) == EVENTS + lat["sent"]
+    swap, detail = counts["swap"], report["swap_detail"]  # the champion swap under load
+    assert (detail["from_version"], detail["to_version"]) == (1, 2)
+    gap = report["swap_gap_ms"]  # from promote() returned; > -promote_call_ms: it was called
+    assert isinstance(gap, float) and math.isfinite(gap) and gap + detail["promote_call_ms"] > 0
+    assert swap["answered"] == swap["sent"] > 0 and swap["one_switch"]
+    assert (swap["duplicates"], swap["errors"]) == (0, 0)
+    assert swap["by_version"]["1"] > 0 and swap["by_version"]["2"] > 0
+    assert sum(swap["by_version"].values()) == swap["sent"]
+    stats = report["scorer_stats"]  # what the scorer itself counted, every phase
+    assert stats.get("replies", 0) + stats.get("errors", 0) == EVENTS + lat["sent"] + swap["sent"]
 
     text = screen.getvalue()
     assert "targets" in text and "scorer (champion + challenger, EOS)" in text
+    assert "champion swap at 500 req/s" in text
     left = [cmd for cmd in children_of(os.getpid()) if "run scorer" in cmd or "faust_app" in cmd]
     assert not left, f"the bench left processes running: {left}"

@@ -9,7 +9,6 @@ import io
 import json
 import os
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,6 +29,8 @@ from services.settings import Settings
 from streams.kafka import KafkaConfig
 from tests.integration.test_bench import children_of
 
+RELEASE = threading.Event()  # set when the server goes: /slow answers only then
+
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the generator expects
@@ -37,7 +38,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         if self.path == "/slow":
-            time.sleep(1.0)
+            RELEASE.wait(120)
         status = 503 if self.path == "/fail" else 200
         payload = json.dumps({"echo": json.loads(body), "auth": self.headers["Authorization"]})
         data = payload.encode()
@@ -58,6 +59,7 @@ def server() -> Iterator[str]:
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    RELEASE.set()
     httpd.shutdown()
     httpd.server_close()
 
@@ -70,10 +72,11 @@ def spec(url: str, **changes: Any) -> LoadSpec:
 
 def test_load_generator_measures_a_loopback_server(server: str) -> None:
     ticks: list[int] = []
-    result = run_load(spec(f"{server}/ok"), on_tick=ticks.append)
+    # ticks come once a second: 2 s of load leave room for a slow scheduler
+    result = run_load(spec(f"{server}/ok", seconds=2.0), on_tick=ticks.append)
     assert result.ok > 0 and result.failed == {}
-    assert result.rps == pytest.approx(result.ok / result.seconds)
-    assert 0.5 < result.seconds <= 1.2
+    # a window, not a speed: summarize_load's unit tests pin where it starts and ends
+    assert result.seconds > 0 and result.rps == pytest.approx(result.ok / result.seconds)
     assert result.latency is not None and 0 < result.latency.p50 <= result.latency.p99
     assert ticks and ticks == sorted(ticks)
     assert json.loads(result.samples[0])["auth"] == "t"
@@ -83,7 +86,7 @@ def test_load_generator_measures_a_loopback_server(server: str) -> None:
 def test_load_generator_counts_errors_and_timeouts_apart(server: str) -> None:
     failing = run_load(spec(f"{server}/fail"))
     assert failing.ok == 0 and failing.latency is None and failing.failed["503"] > 0
-    # expired within 0.25 s of the timeout (the watchdog's period), long before 1 s
+    # /slow never answers while the load runs: only the generator's timeout ends a request
     slow = run_load(spec(f"{server}/slow", request_timeout=0.1, seconds=0.8, warmup=0.0))
     assert slow.ok == 0 and slow.failed.get("timeout", 0) > 0
 

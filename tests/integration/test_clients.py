@@ -25,7 +25,7 @@ from services.gateway.clients import (
 from streams.kafka import KafkaConfig, Topics, make_admin, make_consumer
 
 pytestmark = pytest.mark.integration
-SOON = 10.0  # seconds a running directory may take to see a change
+SOON = 30.0  # how long a test waits for a running directory to see a change: a bound
 
 
 @pytest.fixture
@@ -55,14 +55,13 @@ def follow(kafka: KafkaConfig, names: Topics) -> Iterator[Callable[[], ClientDir
         directory.stop()
 
 
-def eventually(check: Callable[[], bool], timeout: float = SOON) -> float:
-    """Seconds until ``check()`` held; fails after ``timeout``."""
+def eventually(check: Callable[[], bool], timeout: float = SOON) -> None:
+    """Wait until ``check()`` holds; fails after ``timeout`` (a bound, not a measurement)."""
     start = time.monotonic()
     while not check():
         if time.monotonic() - start > timeout:
             pytest.fail(f"not true within {timeout:g}s")
         time.sleep(0.05)
-    return time.monotonic() - start
 
 
 def test_a_fresh_directory_authenticates_a_created_client(
@@ -110,7 +109,7 @@ def _read_all(kafka: KafkaConfig, names: Topics) -> list[bytes]:
     return values
 
 
-def test_revoke_stops_a_running_directory_within_seconds(
+def test_revoke_stops_a_running_directory(
     store: ClientStore, follow: Callable[[], ClientDirectory]
 ) -> None:
     _, token = store.create("ana", "predict:*")
@@ -119,8 +118,7 @@ def test_revoke_stops_a_running_directory_within_seconds(
     assert directory.authenticate(token) is not None
     revoked = store.revoke("ana", actor="ops")
     assert (revoked.active, revoked.revoked_by) == (False, "ops")
-    took = eventually(lambda: directory.authenticate(token) is None)
-    assert took < 5.0
+    eventually(lambda: directory.authenticate(token) is None)
     record = directory.get("ana")
     assert record is not None and record.revoked_at == revoked.revoked_at  # audit trail kept
     assert store.revoke("ana") == revoked  # idempotent: nothing new written
@@ -217,10 +215,8 @@ def test_an_unreadable_record_is_skipped(
 
 
 def test_an_unreachable_broker_is_a_clear_error(names: Topics) -> None:
-    started = time.monotonic()
-    with pytest.raises(ClientStoreUnavailableError, match="Is Kafka up"):
+    with pytest.raises(ClientStoreUnavailableError, match=r"(?s)127\.0\.0\.1:1.*Is Kafka up"):
         ClientStore(KafkaConfig("127.0.0.1:1"), names, timeout=2)
-    assert time.monotonic() - started < 15
 
 
 # -- modelstream clients (the typer app; the top-level command wires it in)

@@ -30,6 +30,7 @@ from confluent_kafka.admin import AdminClient
 from typer.testing import CliRunner
 
 from services.cli import app
+from services.deployment import prepare
 from services.gateway.clients import ClientStore
 from services.localstack import BrokerError, LocalBroker, resolve_jars
 from services.monitor import watch_factory
@@ -364,7 +365,7 @@ class serving:  # noqa: N801 - used as a context manager
 def monitored(kafka: KafkaConfig, names: Topics, timeout: float = 30.0) -> int:
     """Run the monitor's parts as one principal until it committed a transaction with
     the predictions; returns how many it read."""
-    ensure_topics(make_admin(kafka), names.global_specs(1))  # as run_monitor does
+    prepare("monitor", kafka, names, 1)  # as `modelstream run monitor` does
     view = RegistryView(kafka, names)
     view.sync()
     loop = MonitorLoop(kafka, MonitorConfig(names, instance_id="0", max_interval=0.5),

@@ -49,6 +49,13 @@ def test_kafka_start_status_stop(data_dir: Path) -> None:
     status = modelstream(data_dir, "kafka", "status")
     assert status.returncode == 0 and bootstrap.group(1) in status.stdout
     pid = int(re.search(r"pid=(\d+)", status.stdout).group(1))  # type: ignore[union-attr]
+    again = modelstream(data_dir, "kafka", "start", "--port", "1")  # says what it did not do
+    assert again.returncode == 0 and f"bootstrap={bootstrap.group(1)}" in again.stdout
+    assert "already running" in again.stdout and "--port 1 is ignored" in again.stdout
+    # users and ACLs need a secure broker: said before anything is changed
+    refused = modelstream(data_dir, "kafka", "users", "add", "bob", "--role", "scorer")
+    assert refused.returncode == 1 and "has no security" in refused.stderr
+    assert "modelstream kafka start --secure" in refused.stderr
 
     cfg = KafkaConfig(bootstrap.group(1))
     created = ensure_topics(make_admin(cfg), Topics("cli").model_specs("m", 1))

@@ -158,3 +158,35 @@ def test_monitor_kill_minus_nine_loses_and_doubles_no_window(
     x3 = [a for a in alerts if a["kind"] == "drift" and a["feature"] == "x3"]
     assert x3, "the shifted feature raised no alert"
     assert log.read_text().count("restored monitor state of 1 model") >= 2
+
+
+def test_records_of_an_unregistered_model_are_refused_and_stop_nothing(
+    kafka: KafkaConfig, monitored: Topics
+) -> None:
+    """A prediction log of a model the registry does not know (a typo'd producer, a model
+    deleted since) cannot be monitored: it is counted as refused, and the registered
+    model's records around it are monitored as usual."""
+    from services.monitor import watch_factory
+    from services.registry import RegistryView
+    from streams.monitoring.stream import MonitorConfig, MonitorLoop
+
+    ensure_topics(make_admin(kafka), [TopicSpec(monitored.predictions("ghost"), 1)])
+    records = stream()[:300]
+    producer = make_producer(kafka)
+    producer.produce(monitored.predictions("ghost"), orjson.dumps(records[0]), b"g-0")
+    assert producer.flush(30) == 0
+    produce(kafka, monitored, records)
+    view = RegistryView(kafka, monitored)
+    view.sync()
+    loop = MonitorLoop(kafka, MonitorConfig(monitored, max_interval=0.2), watch_factory(view))
+    deadline = time.monotonic() + 60
+    try:
+        while loop.stats["predictions"] < len(records) or not loop.stats["refused"]:
+            assert time.monotonic() < deadline, f"the monitor is stuck: {dict(loop.stats)}"
+            loop.step()
+    finally:
+        loop.close()
+        view.close()
+    assert loop.stats["refused"] == loop.stats["refused:unmonitorable"] == 1
+    assert loop.stats["predictions"] == len(records)  # in = monitored + refused
+    assert set(loop.watches) == {"m"}

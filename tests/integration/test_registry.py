@@ -174,17 +174,20 @@ def test_a_tampered_artifact_is_refused(
             reader.load_model("churn", 1)
 
 
-def wait_for_routing(view: RegistryView, expect: Callable[[Routing], bool]) -> float:
-    """Seconds until the view polled a routing change satisfying ``expect``."""
-    started = time.monotonic()
-    while time.monotonic() - started < 5:
+def wait_for_routing(
+    view: RegistryView, expect: Callable[[Routing], bool], timeout: float = 30.0
+) -> None:
+    """Until the view polled a routing change satisfying ``expect`` (``timeout``: a bound;
+    how fast a promotion reaches the traffic is `modelstream bench`'s swap_gap_ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         for change in view.poll(0.1):
             if isinstance(change, RoutingChanged) and change.routing and expect(change.routing):
-                return time.monotonic() - started
-    raise AssertionError("the routing change never arrived")
+                return
+    raise AssertionError(f"the routing change never arrived within {timeout:g}s")
 
 
-def test_routing_changes_reach_a_follower_within_a_second(
+def test_routing_changes_reach_a_follower_in_order(
     kafka: KafkaConfig, topics: Topics, registry: Registry, view: RegistryView,
     unique: Callable[[str], str],
 ) -> None:  # fmt: skip
@@ -204,7 +207,7 @@ def test_routing_changes_reach_a_follower_within_a_second(
     for change, expect in steps:
         written = change()
         assert expect(written)
-        assert wait_for_routing(view, expect) < 1.0
+        wait_for_routing(view, expect)
         assert view.routing("churn") == written
     final = view.routing("churn")
     assert final is not None
@@ -225,7 +228,7 @@ def test_routing_changes_reach_a_follower_within_a_second(
 def test_new_versions_reach_a_follower(registry: Registry, view: RegistryView) -> None:
     registry.register("churn", sklearn_model(), SCHEMA)
     changes: list[Any] = []
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30  # a bound on the wait, not a speed
     while time.monotonic() < deadline and not any(isinstance(c, VersionAdded) for c in changes):
         changes += view.poll(0.2)
     added = [c.version for c in changes if isinstance(c, VersionAdded)]
@@ -318,7 +321,7 @@ def test_models_commands(kafka: KafkaConfig, unique: Callable[[str], str], tmp_p
         "error: churn has no previous champion to roll back to; promote a version instead"
     ]
     unknown = models(env, "show", "fraud")
-    assert unknown.returncode == 1 and "no model named 'fraud'" in unknown.stderr
+    assert unknown.returncode == 1 and "fraud is not registered (known:" in unknown.stderr
     bad = models(env, "register", "churn", "--artifact", str(schema), "--input-schema", str(schema))
     assert bad.returncode == 1 and "could not be loaded as cloudpickle" in bad.stderr
 

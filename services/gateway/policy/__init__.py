@@ -6,6 +6,8 @@ hand. Every class is thread-safe.
 
 - :class:`Limits` — one client's limits, stored with the client on the clients topic:
   sustained rate and burst (token bucket), quota per window, body size, batch size.
+  :attr:`~Limits.largest_batch` is the batch size that can really pass: a batch takes
+  its rows from the bucket and the quota at once, so neither may be smaller.
 - :class:`TokenBucket` — ``burst`` tokens refilled at ``rate`` per second; shapes the
   short term (a spike of ``burst`` requests, then ``rate`` per second).
 - :class:`Quota` — at most ``limit`` units per fixed window (a day by default).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 from services.gateway.policy._errors import BodyTooLargeError, InvalidLimitsError
 
@@ -44,6 +44,41 @@ class Limits:
             positive_int(name, getattr(self, name))
         if self.quota is not None:
             positive_int("quota", self.quota)
+
+    @property
+    def largest_cost(self) -> int:
+        """The largest cost one request can ever be admitted with: a batch takes a token
+        and a unit of quota per record, all at once, so it cannot exceed the burst or the
+        whole quota (:class:`~services.gateway.policy.PolicyManager` answers
+        ``too_large``).
+
+        >>> Limits(burst=100, quota=50).largest_cost, Limits(burst=100).largest_cost
+        (50, 100)
+        """
+        return self.burst if self.quota is None else min(self.burst, self.quota)
+
+    @property
+    def largest_batch(self) -> int:
+        """The most records one batch request can carry: ``max_batch``, or
+        :attr:`largest_cost` when that is smaller.
+
+        >>> Limits(burst=100, max_batch=1_000).largest_batch
+        100
+        """
+        return min(self.max_batch, self.largest_cost)
+
+    @property
+    def batch_bound(self) -> Literal["max_batch", "burst", "quota"]:
+        """The limit that sets :attr:`largest_batch` (``max_batch`` on a tie).
+
+        >>> Limits(burst=100).batch_bound, Limits(quota=10).batch_bound
+        ('burst', 'quota')
+        >>> Limits(max_batch=10).batch_bound
+        'max_batch'
+        """
+        if self.largest_batch == self.max_batch:
+            return "max_batch"
+        return "burst" if self.largest_batch == self.burst else "quota"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types, the form stored on the clients topic."""

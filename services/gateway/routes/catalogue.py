@@ -4,8 +4,9 @@ it answers, and how to call it; as JSON (``/v1/catalogue``) and as pages (``/cat
 A model's card holds its description and task, the champion's input schema (JSON Schema)
 and the reply's schema, every version with its role, author, training metrics and
 description, the latency and QPS the warehouse measured, and examples to copy (curl,
-Python ``requests``, a Kafka producer) filled with a valid record, this gateway's URL and
-the deployment's topic names.
+Python ``requests``, a Kafka producer) filled with a valid record, this gateway's URL,
+the deployment's topic names and the Kafka bootstrap servers this gateway uses (with its
+security protocol; never its credentials).
 
 Reading it needs the ``catalogue:read`` scope (an API token, or the sign-in cookie the
 portal sets), unless the gateway serves it publicly (``--public-catalogue``). A page
@@ -27,13 +28,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from schemas.contracts import load_schema
-from services.gateway.auth import COOKIE, authorize
+from services.gateway.auth import CATALOGUE_SCOPE, COOKIE, authorize
 from services.gateway.context import Ctx, GatewayContext
 from services.gateway.directory import ModelEntry
 from services.gateway.errors import ERROR_CODES, ApiError, JsonResponse, error_responses
 from services.gateway.routes.serving import model_entry
 from services.gateway.stats import ModelStats, StatsReport, stats_sql
-from services.registry import ModelVersion, Routing
+from services.registry import ModelVersion, Routing, closest
+from streams.kafka import KafkaConfig
 
 __all__ = [
     "JSON_OBJECT",
@@ -43,6 +45,7 @@ __all__ = [
     "catalogue",
     "error_codes",
     "examples",
+    "kafka_access",
     "model_card",
     "page",
     "page_reader",
@@ -51,7 +54,7 @@ __all__ = [
     "router",
 ]
 
-SCOPE: Final = "catalogue:read"
+SCOPE: Final = CATALOGUE_SCOPE
 router = APIRouter(tags=["catalogue"])
 JSON_OBJECT: Final[dict[int | str, dict[str, Any]]] = {
     200: {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
@@ -225,12 +228,31 @@ def python_literal(record: Mapping[str, Any], width: int = 88) -> str:
     return "{\n" + "".join(f"    {text}\n" for text in lines if text) + "}"
 
 
-def examples(entry: ModelEntry, base: str, prefix: str) -> dict[str, str]:
+def kafka_access(kafka: KafkaConfig) -> dict[str, str | None]:
+    """How a producer reaches this deployment's Kafka, as the gateway does: bootstrap
+    servers, security protocol, SASL mechanism. Never credentials: not the SASL ones, nor
+    a ``user:password@`` someone put in a bootstrap address.
+
+    >>> access = kafka_access(KafkaConfig("u:pw@k1:9093, k2:9093", "x", "SASL_SSL", "PLAIN",
+    ...                                   "gw", "pw"))
+    >>> access["bootstrap_servers"], access["security_protocol"], access["sasl_mechanism"]
+    ('k1:9093,k2:9093', 'SASL_SSL', 'PLAIN')
+    >>> sorted(access)
+    ['bootstrap_servers', 'sasl_mechanism', 'security_protocol']
+    """
+    servers = ",".join(s.strip().rpartition("@")[2] for s in kafka.bootstrap.split(","))
+    return {"bootstrap_servers": servers, "security_protocol": kafka.security_protocol,
+            "sasl_mechanism": kafka.sasl_mechanism}  # fmt: skip
+
+
+def examples(
+    entry: ModelEntry, base: str, prefix: str, kafka: Mapping[str, str | None]
+) -> dict[str, str]:
     """Code to copy, filled with a valid record: curl (predict, batch, v2 infer), Python
-    ``requests``, and a Kafka producer (confluent-kafka)."""
+    ``requests``, and a Kafka producer (confluent-kafka) on ``kafka`` (:func:`kafka_access`)."""
     record = entry.contract.example()
     values = {
-        "name": entry.name, "base_url": base, "record": record,
+        "name": entry.name, "base_url": base, "record": record, "kafka": kafka,
         "record_json": json.dumps(record, separators=(",", ":")),
         "record_py": python_literal(record),
         "infer_json": json.dumps(infer_body(record, entry.contract.json_schema()),
@@ -242,8 +264,9 @@ def examples(entry: ModelEntry, base: str, prefix: str) -> dict[str, str]:
 
 
 def model_card(
-    entry: ModelEntry, stats: ModelStats | None, base: str, prefix: str
-) -> dict[str, Any]:
+    entry: ModelEntry, stats: ModelStats | None, base: str, prefix: str,
+    kafka: Mapping[str, str | None],
+) -> dict[str, Any]:  # fmt: skip
     """Everything the catalogue says about one model (JSON-ready but for datetimes)."""
     champion = entry.champion
     versions = sorted(entry.versions, key=lambda v: v.version, reverse=True)
@@ -256,17 +279,19 @@ def model_card(
         "example": entry.contract.example(),
         "stats": stats.as_dict() if stats else None,
         "endpoints": endpoints(entry.name, base), "topics": topics(entry.name, prefix),
-        "examples": examples(entry, base, prefix),
+        "kafka": dict(kafka), "examples": examples(entry, base, prefix, kafka),
     }  # fmt: skip
 
 
 def catalogue(
-    entries: Sequence[ModelEntry], report: StatsReport, base: str, prefix: str
-) -> dict[str, Any]:
+    entries: Sequence[ModelEntry], report: StatsReport, base: str, prefix: str,
+    kafka: Mapping[str, str | None],
+) -> dict[str, Any]:  # fmt: skip
     """The whole catalogue: every model's card, the statistics' state, the error codes."""
     stats = report.for_models(entry.name for entry in entries)
     return {
-        "models": [model_card(e, stats[e.name], base, prefix) for e in entries],
+        "models": [model_card(e, stats[e.name], base, prefix, kafka) for e in entries],
+        "kafka": dict(kafka),
         "stats": {"window_s": report.window_s, "unavailable": report.unavailable,
                   "sql": stats_sql(report.window_s)},
         "error_codes": error_codes(),
@@ -316,8 +341,10 @@ def page(request: Request, ctx: GatewayContext, template: str, **values: Any) ->
 def missing_page(request: Request, ctx: GatewayContext, name: str) -> HTMLResponse:
     """The 404 page for a model the registry does not route."""
     known = [e.name for e in ctx.models.entries()]
+    suggestion = closest(name, known)
+    again = f"{request.url.path.rsplit('/', 1)[0]}/{suggestion}" if suggestion else None
     return page(request, ctx, "missing.html", name=name, known=known, status=404,
-                title="No such model")  # fmt: skip
+                suggestion=suggestion, suggestion_url=again, title="No such model")  # fmt: skip
 
 
 async def stats_report(ctx: GatewayContext) -> StatsReport:
@@ -331,6 +358,10 @@ def _prefix(ctx: GatewayContext) -> str:
     return str(ctx.bridge.config.topics.prefix)
 
 
+def _kafka(ctx: GatewayContext) -> dict[str, str | None]:
+    return kafka_access(ctx.bridge.kafka)
+
+
 # -- routes
 
 
@@ -338,17 +369,19 @@ def _prefix(ctx: GatewayContext) -> str:
             responses={**JSON_OBJECT, **error_responses(401, 403)})  # fmt: skip
 async def catalogue_json(request: Request, ctx: Ctx) -> JsonResponse:
     reader(ctx, request)
-    body = catalogue(ctx.models.entries(), await stats_report(ctx), base_url(request), _prefix(ctx))
+    body = catalogue(ctx.models.entries(), await stats_report(ctx), base_url(request),
+                     _prefix(ctx), _kafka(ctx))  # fmt: skip
     return JsonResponse(body)
 
 
 @router.get("/v1/catalogue/{name}", summary="One model's card",
             responses={**JSON_OBJECT, **error_responses(401, 403, 404)})  # fmt: skip
 async def model_json(name: str, request: Request, ctx: Ctx) -> JsonResponse:
-    reader(ctx, request)
-    entry = model_entry(ctx, name)
+    reader(ctx, request)  # the scope names no model: checked first, then the model
+    entry = model_entry(ctx, name, reveal=True)
     report = await stats_report(ctx)
-    card = model_card(entry, report.models.get(name), base_url(request), _prefix(ctx))
+    card = model_card(entry, report.models.get(name), base_url(request), _prefix(ctx),
+                      _kafka(ctx))  # fmt: skip
     return JsonResponse({**card, "stats_unavailable": report.unavailable,
                          "error_codes": error_codes()})  # fmt: skip
 
@@ -357,7 +390,8 @@ async def model_json(name: str, request: Request, ctx: Ctx) -> JsonResponse:
 async def catalogue_page(request: Request, ctx: Ctx) -> Any:
     if (redirect := page_reader(ctx, request)) is not None:
         return redirect
-    body = catalogue(ctx.models.entries(), await stats_report(ctx), base_url(request), _prefix(ctx))
+    body = catalogue(ctx.models.entries(), await stats_report(ctx), base_url(request),
+                     _prefix(ctx), _kafka(ctx))  # fmt: skip
     return page(request, ctx, "catalogue.html", catalogue=body, title="Model catalogue")
 
 
@@ -369,6 +403,7 @@ async def model_page(name: str, request: Request, ctx: Ctx) -> Any:
     if entry is None:
         return missing_page(request, ctx, name)
     report = await stats_report(ctx)
-    card = model_card(entry, report.models.get(name), base_url(request), _prefix(ctx))
+    card = model_card(entry, report.models.get(name), base_url(request), _prefix(ctx),
+                      _kafka(ctx))  # fmt: skip
     return page(request, ctx, "model.html", model=card, report=report, errors=error_codes(),
                 sql=stats_sql(report.window_s), title=name)  # fmt: skip

@@ -22,16 +22,16 @@ import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from services.gateway.auth import admit, authorize, read_body
+from services.gateway.auth import admit, read_body
 from services.gateway.bridge import TIMEOUT, PublishError
 from services.gateway.context import Ctx, GatewayContext
 from services.gateway.contract import InvalidInputError
 from services.gateway.directory import ModelEntry
 from services.gateway.errors import ApiError, JsonResponse, error_responses
 from services.gateway.routes.serving import (
+    authorized_model,
     check_record,
     invalid,
-    model_entry,
     parse_json,
     publish_failed,
     reply_error,
@@ -131,14 +131,13 @@ async def ready(ctx: Ctx) -> JsonResponse:
 
 @router.get("/v2/models/{name}", response_model=ModelMetadata, responses=_ERRORS)
 async def model_metadata(name: str, request: Request, ctx: Ctx) -> dict[str, Any]:
-    authorize(ctx, request, f"predict:{name}", "catalogue:read")
-    return _metadata(model_entry(ctx, name))
+    _, entry = authorized_model(ctx, request, name, f"predict:{name}", "catalogue:read")
+    return _metadata(entry)
 
 
 @router.get("/v2/models/{name}/ready", response_model=ModelReady, responses=_ERRORS)
 async def model_ready(name: str, request: Request, ctx: Ctx) -> dict[str, Any]:
-    authorize(ctx, request, f"predict:{name}", "catalogue:read")
-    model_entry(ctx, name)
+    authorized_model(ctx, request, name, f"predict:{name}", "catalogue:read")
     return {"name": name, "ready": ctx.bridge.ready}
 
 
@@ -161,8 +160,7 @@ async def infer_version(name: str, version: str, request: Request, ctx: Ctx) -> 
 async def _infer(
     name: str, version: str | None, request: Request, ctx: GatewayContext
 ) -> JsonResponse:
-    client = authorize(ctx, request, f"predict:{name}")
-    entry = model_entry(ctx, name)
+    client, entry = authorized_model(ctx, request, name, f"predict:{name}")
     if version is not None and version != str(entry.champion.version):
         raise ApiError("unknown_version", f"the gateway serves {name}'s champion, "
                        f"v{entry.champion.version}, not v{version}", status=404)  # fmt: skip

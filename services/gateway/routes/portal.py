@@ -169,8 +169,8 @@ async def openapi_doc(request: Request) -> JsonResponse:
             summary="OpenAPI 3.0 document of one model",
             responses={**JSON_OBJECT, **error_responses(401, 403, 404)})  # fmt: skip
 async def model_openapi_doc(name: str, request: Request, ctx: Ctx) -> JsonResponse:
-    reader(ctx, request)
-    return JsonResponse(model_openapi(model_entry(ctx, name), base_url(request)))
+    reader(ctx, request)  # the scope names no model: checked first, then the model
+    return JsonResponse(model_openapi(model_entry(ctx, name, reveal=True), base_url(request)))
 
 
 def openapi_30(node: Any) -> Any:

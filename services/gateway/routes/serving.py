@@ -1,31 +1,36 @@
-"""What every serving route does between HTTP and Kafka: find the model, check a record
-against its contract (refusals are recorded on the model's DLQ), turn scorer replies
-into responses."""
+"""What every serving route does between HTTP and Kafka: find the caller and the model
+(token → model → scope, see :mod:`services.gateway.auth`), check a record against its
+contract (refusals are recorded on the model's DLQ), turn scorer replies into responses."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any, Final
 
 import orjson
 from fastapi import Request
 
+from services.gateway.auth import authenticate, may_list_models, require
 from services.gateway.bridge import TIMEOUT, PublishError
 from services.gateway.context import GatewayContext
 from services.gateway.contract import FieldError, InvalidInputError
 from services.gateway.directory import ModelEntry
 from services.gateway.errors import ApiError
+from services.registry import not_registered
 
 __all__ = [
     "DECODE_REASONS",
+    "authorized_model",
     "check_record",
     "item_result",
     "model_entry",
     "parse_json",
     "reply_error",
     "request_id",
+    "unknown_model_message",
 ]
 
 # the scorer's decode reasons: the request was at fault (422), not the model (502)
@@ -37,12 +42,31 @@ _MAX_ID: Final = 128
 log = logging.getLogger(__name__)
 
 
-def model_entry(ctx: GatewayContext, name: str) -> ModelEntry:
+def authorized_model(
+    ctx: GatewayContext, request: Request, name: str, *scopes: str
+) -> tuple[Any, ModelEntry]:
+    """The caller's record and the model, checked in that order and then the scope:
+    401, then 404 ``unknown_model``, then 403 (a typo'd name is a 404, not "lacks the
+    scope predict:<typo>")."""
+    record = authenticate(ctx, request)
+    entry = model_entry(ctx, name, reveal=may_list_models(ctx, record))
+    return require(record, *scopes), entry
+
+
+def model_entry(ctx: GatewayContext, name: str, *, reveal: bool) -> ModelEntry:
+    """The routable model ``name``, else 404 ``unknown_model``; the message names the
+    known models only when ``reveal`` (the caller may read the catalogue)."""
     entry = ctx.models.get(name)
     if entry is None:
-        known = ", ".join(e.name for e in ctx.models.entries()) or "none yet"
-        raise ApiError("unknown_model", f"no model named {name!r} has a champion (models: {known})")
+        known = [e.name for e in ctx.models.entries()] if reveal else None
+        raise ApiError("unknown_model", unknown_model_message(name, known))
     return entry
+
+
+def unknown_model_message(name: str, known: Sequence[str] | None) -> str:
+    """Why ``name`` cannot be served; ``known`` is None when the caller may not be told
+    which models exist (:func:`services.registry.not_registered`)."""
+    return not_registered(name, known, more_at="GET /v1/catalogue")
 
 
 def request_id(request: Request) -> str:

@@ -2,30 +2,32 @@
 
 ``POST /v1/models/{name}/predict`` takes one input record (a JSON object that fits the
 champion's input schema) and answers with the scorer's reply. ``POST
-/v1/models/{name}/batch`` takes up to ``max_batch`` records, as a JSON array or JSON lines
-(``Content-Type: application/x-ndjson``), and answers every one in input order; an item
-that fails carries its own error and does not fail the batch.
+/v1/models/{name}/batch`` takes up to the client's largest batch (``Limits.largest_batch``:
+its ``max_batch``, burst and quota; and the gateway's ``--max-batch``), as a JSON array or
+JSON lines (``Content-Type: application/x-ndjson``), and answers every one in input
+order; an item that fails carries its own error and does not fail the batch.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from services.gateway.auth import admit, authorize, read_body
+from services.gateway.auth import admit, read_body
 from services.gateway.bridge import PublishError
 from services.gateway.context import Ctx
 from services.gateway.contract import InvalidInputError
 from services.gateway.errors import ApiError, JsonResponse, error_responses
+from services.gateway.policy import Limits
 from services.gateway.routes.serving import (
+    authorized_model,
     check_record,
     invalid,
     item_result,
-    model_entry,
     parse_json,
     publish_failed,
     reply_error,
@@ -37,6 +39,11 @@ from services.gateway.routes.serving import (
 __all__ = ["router"]
 
 router = APIRouter(tags=["predict"])
+_BOUND_WHY: Final = {
+    "max_batch": "this client's max_batch",
+    "burst": "this client's burst: a batch takes a token per record, all at once",
+    "quota": "this client's whole quota",
+}
 _LINES = frozenset({"application/x-ndjson", "application/jsonl", "application/json-lines"})
 _ERRORS = error_responses(401, 403, 404, 413, 422, 429, 502, 503, 504)
 _RECORD_BODY = {
@@ -104,9 +111,8 @@ class BatchResult(BaseModel):
     openapi_extra=_RECORD_BODY, summary="Score one record",
 )  # fmt: skip
 async def predict(name: str, request: Request, ctx: Ctx) -> JsonResponse:
-    client = authorize(ctx, request, f"predict:{name}")
+    client, entry = authorized_model(ctx, request, name, f"predict:{name}")
     headers = admit(ctx, client)
-    entry = model_entry(ctx, name)
     body = await read_body(request, client.limits.max_body_bytes)
     rid = request_id(request)
     started = time.perf_counter()
@@ -131,13 +137,10 @@ async def predict(name: str, request: Request, ctx: Ctx) -> JsonResponse:
     openapi_extra=_BATCH_BODY, summary="Score many records, results in input order",
 )  # fmt: skip
 async def batch(name: str, request: Request, ctx: Ctx) -> JsonResponse:
-    client = authorize(ctx, request, f"batch:{name}")
-    entry = model_entry(ctx, name)
+    client, entry = authorized_model(ctx, request, name, f"batch:{name}")
     body = await read_body(request, client.limits.max_body_bytes)
     records = _records(body, request.headers.get("content-type", ""))
-    limit = min(ctx.config.max_batch, client.limits.max_batch)
-    if len(records) > limit:
-        raise ApiError("batch_too_large", f"{len(records)} records; at most {limit} per batch")
+    _check_batch_size(len(records), ctx.config.max_batch, client.limits)
     headers = admit(ctx, client, max(len(records), 1))
     base, started = request_id(request), time.perf_counter()
     ids = [f"{base}-{i}" for i in range(len(records))]
@@ -159,6 +162,17 @@ async def batch(name: str, request: Request, ctx: Ctx) -> JsonResponse:
     summary = {"model": name, "count": len(results), "succeeded": ok,
                "failed": len(results) - ok, "results": results}  # fmt: skip
     return JsonResponse(summary, headers=headers)
+
+
+def _check_batch_size(count: int, gateway_max: int, limits: Limits) -> None:
+    """422 ``batch_too_large`` above the most records a batch can carry: this gateway's
+    ``--max-batch``, the client's ``max_batch``, or its burst or quota (a batch takes a
+    token and a unit of quota per record, all at once)."""
+    limit, bound = limits.largest_batch, _BOUND_WHY[limits.batch_bound]
+    if gateway_max < limit:
+        limit, bound = gateway_max, "this gateway's --max-batch"
+    if count > limit:
+        raise ApiError("batch_too_large", f"{count} records; at most {limit} per batch ({bound})")
 
 
 def _records(body: bytes, content_type: str) -> list[tuple[Any, bytes]]:

@@ -1,7 +1,8 @@
 """Concept drift: change detectors on one model version's stream of errors.
 
-Each joined (label, prediction) pair becomes an error -- 0/1 (wrong or right) for a
-classifier, the absolute error for a regressor -- and feeds every detector. Keep one
+Each joined (label, prediction) pair becomes an error -- 0/1 (wrong or right, by class
+text: :func:`~streams.monitoring.labels.label_key`, so ``True`` is right for ``"True"``)
+for a classifier, the absolute error for a regressor -- and feeds every detector. Keep one
 monitor per model version and role: a promotion starts a new error stream.
 
 The default detector is ADWIN. On a 10 % error rate rising to 30 % after 5,000 values
@@ -30,6 +31,7 @@ from typing import Final, Literal
 from streams.monitoring.change.adwin import ADWINDetector
 from streams.monitoring.change.detection import ChangeDetector, Detection
 from streams.monitoring.errors import MonitorConfigError
+from streams.monitoring.labels import label_key
 
 __all__ = ["ConceptDriftMonitor"]
 
@@ -63,7 +65,7 @@ class ConceptDriftMonitor:
     def update(self, y_true: object, y_pred: object) -> Sequence[Detection]:
         """Add one labelled prediction; returns the detections it triggered."""
         if self.task == "classification":
-            return self.update_error(0.0 if y_true == y_pred else 1.0)
+            return self.update_error(0.0 if label_key(y_true) == label_key(y_pred) else 1.0)
         return self.update_error(abs(float(y_true) - float(y_pred)))  # type: ignore[arg-type]  # regression labels are numbers
 
     def update_error(self, error: float) -> Sequence[Detection]:

@@ -12,9 +12,9 @@ joined requests) yields a :class:`PerformanceReport`:
   challenger on every request, the same requests as above): accuracy and McNemar's test
   for classifiers, MAE and a paired t-test on absolute errors for regressors.
 
-Classification labels and outputs are compared as strings
-(:func:`~streams.monitoring.labels.label_key`: ``1.0`` is ``"1"``), matching the string
-keys of ``probabilities``. A null label or output is skipped.
+Classification labels, outputs and the keys of ``probabilities`` are compared by their
+class text (:func:`~streams.monitoring.labels.label_key`: ``True`` and ``"true"`` are
+``"True"``, ``1.0`` is ``"1"``), as SQL compares them. A null label or output is skipped.
 
 Examples
 --------
@@ -140,9 +140,10 @@ class PerformanceMonitor:
         if probabilities is None:
             column.scored = False
             return
-        column.p_true.append(probabilities.get(str(truth), 0.0))
+        by_class = {label_key(name): p for name, p in probabilities.items()}
+        column.p_true.append(by_class.get(str(truth), 0.0))
         if self.positive is not None:
-            column.p_positive.append(probabilities.get(self.positive, 0.0))
+            column.p_positive.append(by_class.get(self.positive, 0.0))
 
     def _add_pair(self, truth: object, outcomes: Mapping[str, Scored]) -> None:
         first, second = (outcomes.get(role) for role in self._roles)

@@ -19,6 +19,13 @@ _PRIMITIVES: dict[str, st.SearchStrategy[Any]] = {
 }
 
 
+_EXACT_INTS = st.integers(-(2**53), 2**53)
+
+
+def _first(union: list[Any], names: tuple[str, ...]) -> int:
+    return min((union.index(name) for name in names if name in union), default=len(union))
+
+
 def records(parsed: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     """Valid records of a fastavro-parsed record schema."""
     return _Builder(parsed.get("__named_schemas") or {}).of(parsed)
@@ -40,7 +47,13 @@ class _Builder:
 
     def of(self, node: Any) -> st.SearchStrategy[Any]:
         if isinstance(node, list):
-            return st.one_of([self.of(branch) for branch in node])
+            # fastavro writes an int into the first branch that accepts it, and a `double`
+            # branch does: where double comes first, only ints a double holds exactly
+            # survive any writer, so those are the ints such a union is given
+            inexact = "double" in node and node.index("double") < _first(node, ("long", "int"))
+            return st.one_of([
+                _EXACT_INTS if inexact and branch == "long" else self.of(branch) for branch in node
+            ])  # fmt: skip
         if isinstance(node, str):
             return _PRIMITIVES[node] if node in _PRIMITIVES else self.named_type(node)
         kind = node["type"]

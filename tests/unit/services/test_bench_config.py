@@ -8,9 +8,11 @@ import importlib
 import pytest
 
 from services.bench import BenchConfig
+from services.bench._swap import SwapTiming, swap_timing
 from services.bench._throughput import ReadBack, Throughput
 
-MODULES = ["_audit", "_latency", "_load", "_report", "_rss", "_run", "_throughput", "faust_app"]
+MODULES = ["_audit", "_latency", "_load", "_report", "_rss", "_run", "_swap", "_throughput",
+           "faust_app"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -25,6 +27,8 @@ def test_quick_run_is_small_and_default_run_is_large() -> None:
     assert (quick.events, quick.latency_seconds) == (20_000, 5.0)
     assert (full.events, full.latency_seconds) == (200_000, 20.0)
     assert quick.faust_budget < full.faust_budget
+    assert (quick.swap.promote_at, quick.swap.seconds) == (2.0, 5.0)
+    assert (full.swap.promote_at, full.swap.seconds) == (3.0, 10.0)
 
 
 def test_events_and_rate_override() -> None:
@@ -33,11 +37,44 @@ def test_events_and_rate_override() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"events": 0}, {"events": 10, "rate": 0.0}, {"events": 10, "latency_seconds": 1.0}]
+    "kwargs",
+    [
+        {"events": 0},
+        {"events": 10, "rate": 0.0},
+        {"events": 10, "latency_seconds": 1.0},
+        {"events": 10, "swap_promote_at": 0.0},
+        {"events": 10, "swap_promote_at": 10.0, "swap_seconds": 10.0},
+    ],
 )
 def test_nonsense_sizes_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         BenchConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_swap_timing_from_replies() -> None:
+    # v1 every 20 ms, the promotion committed at 1,050, v2 from 1,400 after a stall
+    replies = [(1_000 + 20 * i, 1) for i in range(4)] + [(1_400, 2), (1_410, 2), (1_420, 2)]
+    timing = swap_timing(reversed(replies), committed_ms=1_050.0, new=2)  # any read order
+    assert timing == SwapTiming(
+        gap_ms=350.0, max_reply_gap_ms=340.0, max_gap_after_ms=10.0, one_switch=True
+    )
+    assert swap_timing([*replies, (1_430, 1)], committed_ms=1_050.0, new=2).one_switch is False
+    missed = swap_timing(replies[:4], committed_ms=1_050.0, new=2)
+    assert (missed.gap_ms, missed.one_switch, missed.max_reply_gap_ms) == (None, False, 20.0)
+    assert swap_timing([], committed_ms=1_050.0, new=2).max_reply_gap_ms is None
+
+
+def test_the_longest_reply_gap_is_the_one_around_the_swap() -> None:
+    # a 900 ms stall before the promotion and one of 800 ms beginning more than 1 s after
+    # the switch are not the swap's; the 300 ms from the last v1 to the first v2 reply is
+    v2 = [(t, 2) for t in (1_300, 1_500, 1_700, 1_900, 2_100, 2_300, 2_400, 3_200)]
+    replies = [(0, 1), (900, 1), (1_000, 1), *v2]
+    timing = swap_timing(replies, committed_ms=1_050.0, new=2)
+    assert (timing.gap_ms, timing.max_reply_gap_ms, timing.max_gap_after_ms) == (
+        250.0,
+        300.0,
+        -50.0,
+    )
 
 
 def test_read_back_window_runs_from_earliest_create_time_to_last_read() -> None:

@@ -28,6 +28,8 @@ def report(**changes: Any) -> dict[str, Any]:
             "reply_produced_to_read": {"p50": 2.0, "p99": 6.0},
         },
         "rss_mb": {"start": 200.0, "warm": 220.0, "peak": 225.0, "end": 221.0},
+        "swap_gap_ms": 420.0,
+        "swap_max_reply_gap_ms": 180.0,
         "method": {"scorer": "subprocess; earliest reply CreateTime → N-th reply read"},
         "notes": [],
     }
@@ -38,7 +40,7 @@ def report(**changes: Any) -> dict[str, Any]:
 
 def test_every_target_met() -> None:
     targets = report()["targets"]
-    assert len(targets) == 5
+    assert len(targets) == 6
     assert all(t["met"] for t in targets.values()), targets
 
 
@@ -50,6 +52,8 @@ def test_every_target_met() -> None:
         ({"faust_eps": 8_000.0}, "scorer ≥ 3x faust"),
         ({"latency_ms": {"p50": 3.0, "p95": 6.0, "p99": 10.5}}, "p99 ≤ 10 ms at 2,000 req/s"),
         ({"rss_mb": {"warm": 220.0, "end": 236.0}}, "scorer RSS flat"),
+        ({"swap_gap_ms": 1_112.8}, "swap gap ≤ 1,000 ms"),
+        ({"swap_gap_ms": None}, "swap gap ≤ 1,000 ms"),
     ],
 )
 def test_each_miss_is_reported_as_missed(changes: dict[str, Any], missed: str) -> None:
@@ -92,6 +96,7 @@ def test_render_shows_numbers_verdicts_and_notes() -> None:
     assert "40,000 ev/s" in text
     assert "3.00 / 6.00 / 9.00 ms" in text
     assert "200.00 / 220.00 / 225.00 / 221.00 MB" in text
+    assert "420.00 / 180.00 ms" in text  # the swap: gap / longest reply gap
     assert text.count("MISSED") == 2  # 15k events/s and 50 % of passthrough
     assert "note: faust answered 10 of 20" in text
     assert "earliest reply CreateTime" in text

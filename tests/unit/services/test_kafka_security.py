@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceType
 
+from services.deployment import global_needs
 from services.registry._view import RegistryView
 from services.security import ROLES, AclSpec, RoleError, acls_for, table_rows, to_binding
 from services.security.acls import MONITOR_RESTORE_GROUP, REGISTRY_VIEW_GROUP
@@ -78,7 +79,7 @@ def test_monitor() -> None:
         | topic(f"{P}.a.dlq", "READ") | REGISTRY_READER
         | topic(f"{P}._monitor_state", "READ", "WRITE")
         | topic(f"{P}.metrics", "WRITE") | topic(f"{P}.alerts", "WRITE")
-        | created(GLOBALS, visible)
+        | created([s.name for s in global_needs("monitor", Topics(P), 1)], visible)
         | {("GROUP", "LITERAL", f"{P}.monitor", "READ"),
            ("GROUP", "LITERAL", f"{P}.monitor.restore", "DESCRIBE")}
         | {("TRANSACTIONAL_ID", "LITERAL", f"{P}.monitor.0", op) for op in ("WRITE", "DESCRIBE")}
@@ -98,11 +99,13 @@ def test_sink_only_reads() -> None:
 
 def test_registry_writes_its_topics_with_per_model_transactional_ids() -> None:
     got = rules(acls_for("registry", P, "User:r"))
+    written = {f"{P}._models", f"{P}._routing", f"{P}._model_events"}
     assert got == (
         REGISTRY_READER
         | topic(f"{P}._models", "WRITE") | topic(f"{P}._routing", "WRITE")
         | topic(f"{P}._model_events", "WRITE")
-        | created(GLOBALS, {f"{P}._models", f"{P}._routing", f"{P}._model_events"})
+        | topic(f"{P}.", "CREATE", pattern="PREFIXED")  # the model's topic set, globals
+        | {("TOPIC", "LITERAL", name, "DESCRIBE") for name in GLOBALS if name not in written}
         | {("TRANSACTIONAL_ID", "PREFIXED", f"{P}._registry.", op) for op in ("WRITE", "DESCRIBE")}
     )  # fmt: skip
 
@@ -114,6 +117,7 @@ def test_gateway_writes_only_its_models_requests_and_dlq() -> None:
     assert got == (
         topic(f"{P}.a.requests", "WRITE") | topic(f"{P}.a.dlq", "WRITE")
         | topic(reply, "READ", "CREATE") | topic(f"{P}._clients", "READ", "CREATE")
+        | topic(f"{P}._models", "CREATE") | topic(f"{P}._routing", "CREATE")
         | REGISTRY_READER | created(model_set, {f"{P}.a.requests", f"{P}.a.dlq"})
         | {("GROUP", "LITERAL", f"{P}.gateway-0", "DESCRIBE"),
            ("GROUP", "PREFIXED", f"{P}._clients-directory", "DESCRIBE")}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from river import linear_model, preprocessing
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -83,6 +83,7 @@ def test_task_and_classes() -> None:
 
 
 @given(st.binary(max_size=5000), st.integers(1, 1200))
+@settings(deadline=None)  # hypothesis' default 200 ms per example is a timing assertion
 def test_split_join_round_trip(data: bytes, size: int) -> None:
     chunks = split(data, size)
     assert join(chunks) == data

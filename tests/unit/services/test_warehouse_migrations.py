@@ -94,8 +94,10 @@ def test_shipped_migrations_are_numbered_from_one_without_gaps() -> None:
 
 @pytest.mark.parametrize("migration", SHIPPED, ids=lambda m: m.label)
 def test_every_shipped_statement_is_idempotent(migration: Migration) -> None:
+    # a table is created once; a view may be replaced by a later migration (a new query)
     for statement in map(_code, migration.statements(30)):
-        assert re.search(r"\bIF NOT EXISTS\b", statement), f"{migration.label}: {statement[:60]}"
+        idempotent = r"\bIF NOT EXISTS\b|^CREATE OR REPLACE VIEW\b"
+        assert re.search(idempotent, statement.strip()), f"{migration.label}: {statement[:60]}"
 
 
 @pytest.mark.parametrize("migration", SHIPPED, ids=lambda m: m.label)

@@ -24,7 +24,13 @@ from services.gateway.contract import InputContract
 from services.gateway.directory import ModelEntry
 from services.gateway.errors import ERROR_CODES
 from services.gateway.policy import Limits, PolicyManager
-from services.gateway.routes.catalogue import catalogue, examples, model_card, reply_schema
+from services.gateway.routes.catalogue import (
+    catalogue,
+    examples,
+    kafka_access,
+    model_card,
+    reply_schema,
+)
 from services.gateway.routes.portal import model_openapi, openapi_30
 from services.gateway.stats import (
     ModelStats,
@@ -34,9 +40,11 @@ from services.gateway.stats import (
     WarehouseStats,
 )
 from services.registry import ModelVersion, Routing
-from streams.kafka import Topics
+from streams.kafka import KafkaConfig, Topics
 
 BASE = "http://127.0.0.1:8080"
+BROKER = KafkaConfig("127.0.0.1:40123")
+KAFKA = kafka_access(BROKER)
 SCHEMA = {
     "type": "record", "name": "Customer", "doc": "one customer",
     "fields": [
@@ -97,7 +105,7 @@ STATS = ModelStats("churn", 3600, 7200, 2.0, 1.25, 3.5, 9.0, 0.001, 0.0, "2025-0
 
 
 def context(public: bool = False, stats: Any = None) -> GatewayContext:
-    bridge = SimpleNamespace(config=BridgeConfig(Topics("acme")), ready=True)
+    bridge = SimpleNamespace(config=BridgeConfig(Topics("acme")), ready=True, kafka=BROKER)
     clients = Clients(reader=("catalogue:read",), caller=("predict:churn",))
     return GatewayContext(
         GatewayConfig(public_catalogue=public), bridge, Directory(entry()),  # type: ignore[arg-type]
@@ -109,7 +117,7 @@ def context(public: bool = False, stats: Any = None) -> GatewayContext:
 
 
 def test_card_has_schemas_roles_versions_and_stats() -> None:
-    body = catalogue([entry()], StatsReport({"churn": STATS}), BASE, "acme")
+    body = catalogue([entry()], StatsReport({"churn": STATS}), BASE, "acme", KAFKA)
     (card,) = body["models"]
     assert card["name"] == "churn" and card["task"] == "classification"
     assert card["description"] == "gradient boosting v2"
@@ -127,7 +135,9 @@ def test_card_has_schemas_roles_versions_and_stats() -> None:
 
 
 def test_unavailable_stats_say_why() -> None:
-    body = catalogue([entry()], StatsReport({}, unavailable="no sink is running"), BASE, "acme")
+    body = catalogue(
+        [entry()], StatsReport({}, unavailable="no sink is running"), BASE, "acme", KAFKA
+    )
     assert body["models"][0]["stats"] is None
     assert body["stats"]["unavailable"] == "no sink is running"
 
@@ -147,7 +157,7 @@ def test_output_schema_is_the_reply_typed_for_the_task() -> None:
 
 
 def test_example_record_fits_the_schema_and_the_contract() -> None:
-    card = model_card(entry(), None, BASE, "acme")
+    card = model_card(entry(), None, BASE, "acme", KAFKA)
     jsonschema_rs.validate(card["input_schema"], card["example"])
     assert entry().contract.check(card["example"])
 
@@ -156,7 +166,7 @@ def test_example_record_fits_the_schema_and_the_contract() -> None:
 
 
 def test_curl_examples_send_a_valid_record_to_this_gateway() -> None:
-    snippets = examples(entry(), BASE, "acme")
+    snippets = examples(entry(), BASE, "acme", KAFKA)
     words = shlex.split(snippets["curl_predict"].replace("\\\n", " "))
     assert f"{BASE}/v1/models/churn/predict" in words
     assert entry().contract.check(json.loads(words[words.index("-d") + 1]))
@@ -171,7 +181,7 @@ def test_curl_examples_send_a_valid_record_to_this_gateway() -> None:
 
 @pytest.mark.parametrize("kind", ["python", "kafka"])
 def test_python_examples_compile_and_carry_the_record(kind: str) -> None:
-    code = examples(entry(), BASE, "acme")[kind]
+    code = examples(entry(), BASE, "acme", KAFKA)[kind]
     tree = ast.parse(code)
     assigned = {
         node.targets[0].id: node.value for node in tree.body
@@ -185,6 +195,38 @@ def test_python_examples_compile_and_carry_the_record(kind: str) -> None:
     else:
         assert ast.literal_eval(assigned["BASE_URL"]) == BASE
         assert "/v1/models/churn/predict" in code
+
+
+def test_the_kafka_example_uses_the_gateways_bootstrap_servers() -> None:
+    code = examples(entry(), BASE, "acme", KAFKA)["kafka"]
+    assigned = {
+        node.targets[0].id: node.value for node in ast.parse(code).body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+    }  # fmt: skip
+    assert ast.literal_eval(assigned["BOOTSTRAP"]) == "127.0.0.1:40123"
+    assert "localhost:9092" not in code and "security.protocol" not in code
+
+
+def test_the_kafka_example_on_sasl_names_the_mechanism_never_the_credentials() -> None:
+    secure = KafkaConfig("user:hunter2@k1:9096,k2:9096", "gateway-0", "SASL_SSL",
+                         "SCRAM-SHA-512", "gw-user", "hunter2")  # fmt: skip
+    access = kafka_access(secure)
+    code = examples(entry(), BASE, "acme", access)["kafka"]
+    compile(code, "kafka.py", "exec")
+    assert 'BOOTSTRAP = "k1:9096,k2:9096"' in code
+    assert '"security.protocol": "SASL_SSL"' in code
+    assert '"sasl.mechanism": "SCRAM-SHA-512"' in code
+    assert 'os.environ["MODELSTREAM_KAFKA_PASSWORD"]' in code
+    card = model_card(entry(), None, BASE, "acme", access)
+    shown = json.dumps(catalogue([entry()], StatsReport({}), BASE, "acme", access), default=str)
+    for text in (code, json.dumps(card, default=str), shown):
+        assert "hunter2" not in text and "gw-user" not in text
+    assert card["kafka"] == {"bootstrap_servers": "k1:9096,k2:9096",
+                             "security_protocol": "SASL_SSL",
+                             "sasl_mechanism": "SCRAM-SHA-512"}  # fmt: skip
+    ssl_only = examples(entry(), BASE, "acme", kafka_access(KafkaConfig("k:9093", "x", "SSL")))
+    assert 'KAFKA["security.protocol"] = "SSL"' in ssl_only["kafka"]
+    assert "os.environ" not in ssl_only["kafka"]
 
 
 # -- OpenAPI
@@ -305,6 +347,7 @@ def test_json_catalogue_needs_the_scope() -> None:
     assert body["models"][0]["name"] == "churn"
     assert body["stats"]["unavailable"] == "the gateway was started without warehouse statistics"
     assert body["models"][0]["endpoints"]["predict"] == "http://testserver/v1/models/churn/predict"
+    assert body["kafka"]["bootstrap_servers"] == BROKER.bootstrap
     one = client.get("/v1/catalogue/churn", headers={"Authorization": "Bearer reader"})
     assert one.json()["champion"] == 2
     missing = client.get("/v1/catalogue/nope", headers={"Authorization": "Bearer reader"})

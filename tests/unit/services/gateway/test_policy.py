@@ -72,6 +72,26 @@ def test_bad_limits_are_refused_with_the_field_and_value(field: str, value: obje
     assert isinstance(info.value, ValueError)
 
 
+@pytest.mark.parametrize(
+    ("limits", "largest", "bound"),
+    [
+        (Limits(burst=100, max_batch=1_000), 100, "burst"),
+        (Limits(burst=100, quota=40, max_batch=1_000), 40, "quota"),
+        (Limits(burst=100, quota=500, max_batch=20), 20, "max_batch"),
+        (Limits(burst=50, quota=50, max_batch=50), 50, "max_batch"),
+        (Limits(burst=50, quota=50, max_batch=60), 50, "burst"),
+    ],
+)
+def test_largest_batch_is_what_the_policy_can_admit(
+    limits: Limits, largest: int, bound: str
+) -> None:
+    assert (limits.largest_batch, limits.batch_bound) == (largest, bound)
+    # the policy admits a batch of largest_cost at once, never one more
+    policy = PolicyManager(clock=lambda: 0.0)
+    assert policy.admit("bob", limits, cost=limits.largest_cost).allowed
+    assert policy.admit("eve", limits, cost=limits.largest_cost + 1).reason == "too_large"
+
+
 def test_limits_from_a_non_object_is_refused() -> None:
     with pytest.raises(InvalidLimitsError, match="JSON object"):
         Limits.from_dict([1, 2])  # type: ignore[arg-type]

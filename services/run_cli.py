@@ -1,0 +1,141 @@
+"""``modelstream run <part>``: one long-running part in the foreground.
+
+Each part starts on an empty deployment: it creates the global topics it needs
+(:mod:`services.deployment`) and serves models as they are registered. SIGTERM or
+Ctrl-C finishes the batch in flight and leaves the consumer group.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from services.clikit import configure_logging, friendly_errors, settings_or_exit, sql_state_file
+from services.deployment import prepare
+from services.runtime import kafka_config, topics
+
+__all__ = ["run_app"]
+
+run_app = typer.Typer(
+    no_args_is_help=True, help="Run one part of modelstream (a long-lived process)."
+)
+
+
+@run_app.command("scorer")
+def run_scorer_cmd(
+    model: Annotated[list[str] | None, typer.Option(help="Serve only these models")] = None,
+    instance: Annotated[
+        str, typer.Option(help="Stable instance id: transactional id and static group member")
+    ] = "0",
+    max_batch: Annotated[int, typer.Option(help="Most requests per transaction")] = 500,
+    max_wait_ms: Annotated[float, typer.Option(help="Longest wait for a first request")] = 50.0,
+    champion_deadline_ms: Annotated[
+        float, typer.Option(help="Champion deadline per batch; then the backup answers")
+    ] = 1000.0,
+    challenger_grace_ms: Annotated[float, typer.Option(help="Extra wait for the challenger")] = 2.0,
+    log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
+) -> None:
+    """Score requests of every model (or --model ...) with exactly-once replies."""
+    from services.scorer import run_scorer
+    from streams.scoring import ScorerConfig, ServingPolicy
+
+    configure_logging(log_level)
+    settings = settings_or_exit()
+    policy = ServingPolicy(
+        champion_deadline=champion_deadline_ms / 1e3,
+        backup_deadline=champion_deadline_ms / 1e3,
+        challenger_grace=challenger_grace_ms / 1e3,
+    )
+    config = ScorerConfig(
+        topics=topics(settings), instance_id=instance, models=tuple(model) if model else None,
+        max_batch=max_batch, max_wait=max_wait_ms / 1e3, policy=policy,
+    )  # fmt: skip
+    with friendly_errors():
+        kafka = kafka_config(settings, client_id=f"scorer-{instance}")
+        prepare("scorer", kafka, config.topics, settings.topic_partitions)
+        run_scorer(kafka, config)
+
+
+@run_app.command("sink")
+def run_sink_cmd(
+    max_rows: Annotated[int, typer.Option(help="Rows per insert (per topic-partition)")] = 10_000,
+    max_age_ms: Annotated[float, typer.Option(help="Longest a row waits for its insert")] = 1000.0,
+    log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
+) -> None:
+    """Land predictions, feedback, metrics, alerts, DLQ and model events in ClickHouse."""
+    from services.sink import SinkConfig
+    from services.sink.service import chaos_exit, run_sink
+    from services.warehouse import connect
+
+    configure_logging(log_level)
+    settings = settings_or_exit()
+    config = SinkConfig(topics(settings), max_rows=max_rows, max_age=max_age_ms / 1e3)
+    with friendly_errors():
+        kafka = kafka_config(settings, client_id="sink")  # Kafka answers before the warehouse opens
+        with connect(settings.clickhouse_dsn) as warehouse:
+            warehouse.migrate(ttl_days=settings.clickhouse_ttl_days)
+            run_sink(
+                kafka, config, warehouse, sql_state_file(settings),
+                chaos_exit(settings.chaos_sink_exit),
+            )  # fmt: skip
+
+
+@run_app.command("monitor")
+def run_monitor_cmd(
+    instance: Annotated[str, typer.Option(help="Stable instance id (transactional id)")] = "0",
+    interval_ms: Annotated[float, typer.Option(help="Longest time between commits")] = 1000.0,
+    log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
+) -> None:
+    """Drift, concept drift, performance, fairness, anomalies and ops → metrics and alerts."""
+    from services.monitor import run_monitor
+    from streams.monitoring.stream import MonitorConfig
+
+    configure_logging(log_level)
+    settings = settings_or_exit()
+    config = MonitorConfig(topics(settings), instance_id=instance, max_interval=interval_ms / 1e3)
+    with friendly_errors():
+        kafka = kafka_config(settings, client_id=f"monitor-{instance}")
+        prepare("monitor", kafka, config.topics, settings.topic_partitions)
+        run_monitor(kafka, config)
+
+
+@run_app.command("gateway")
+def run_gateway_cmd(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8080,
+    instance: Annotated[
+        str, typer.Option(help="Instance id: names this gateway's reply topic")
+    ] = "0",
+    timeout_ms: Annotated[float, typer.Option(help="How long predict waits for a reply")] = 5000.0,
+    max_batch: Annotated[int, typer.Option(help="Most records in one batch call")] = 1000,
+    public_catalogue: Annotated[
+        bool, typer.Option(help="Serve the catalogue and portal without a token")
+    ] = False,
+    access_log: Annotated[bool, typer.Option(help="Log every request (never tokens)")] = True,
+    fast_replies: Annotated[
+        bool,
+        typer.Option(
+            help="Read replies before their scorer transaction commits (a commit round trip "
+            "sooner; an aborted batch's reply may be the one answered)"
+        ),
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
+) -> None:
+    """Serve REST, batch and Open Inference Protocol v2 over the Kafka topics."""
+    from services.gateway.context import GatewayConfig
+    from services.gateway.service import build_context, run_gateway
+    from services.gateway.stats import warehouse_stats
+
+    configure_logging(log_level)
+    settings = settings_or_exit()
+    config = GatewayConfig(
+        instance_id=instance, request_timeout=timeout_ms / 1e3, max_batch=max_batch,
+        public_catalogue=public_catalogue, read_committed=not fast_replies,
+        topic_partitions=settings.topic_partitions,
+    )  # fmt: skip
+    with friendly_errors():
+        kafka = kafka_config(settings, client_id=f"gateway-{instance}")
+        prepare("gateway", kafka, topics(settings), settings.topic_partitions)
+        ctx = build_context(kafka, topics(settings), config, warehouse_stats(settings))
+        run_gateway(ctx, host, port, access_log=access_log, log_level=log_level.lower())
