@@ -296,9 +296,22 @@ def test_models_commands(kafka: KafkaConfig, unique: Callable[[str], str], tmp_p
                    "--sensitive", "sex", "--description", "baseline")  # fmt: skip
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines()[-1] == "version=1" and "(champion;" in first.stdout
-    second = models(env, "register", "churn", "--artifact", str(tmp_path / "m.joblib"),
-                    "--format", "joblib", "--input-schema", str(schema), "--role", "challenger",
-                    "--task", "classification")  # fmt: skip
+    # registering created the model's topic set: producers can write at once
+    model_topics = {spec.name for spec in Topics(prefix).model_specs("churn", 1)}
+    assert model_topics <= set(make_admin(kafka).list_topics(timeout=10).topics)
+    second = models(
+        env,
+        "register",
+        "churn",
+        "--artifact",
+        str(tmp_path / "m.joblib"),
+        "--input-schema",
+        str(schema),
+        "--role",
+        "challenger",
+        "--task",
+        "classification",
+    )  # fmt: skip  (.joblib: read as joblib)
     assert second.returncode == 0, second.stderr
     assert second.stdout.splitlines()[-1] == "version=2"
 
@@ -306,7 +319,7 @@ def test_models_commands(kafka: KafkaConfig, unique: Callable[[str], str], tmp_p
         (("promote", "churn", "2", "--reason", "better"), "champion v2, challenger -"),
         (("set-challenger", "churn", "1", "--fraction", "0.25"), "challenger v1 (25%)"),
         (("clear-challenger", "churn"), "challenger -"),
-        (("set-backup", "churn", "1"), "backup v1"),
+        (("set-backup", "churn", "v1"), "backup v1"),  # versions as printed work too
         (("rollback", "churn"), "champion v1"),
         (("list",), "churn"),
         (("show", "churn"), "baseline"),
@@ -324,6 +337,11 @@ def test_models_commands(kafka: KafkaConfig, unique: Callable[[str], str], tmp_p
     assert unknown.returncode == 1 and "fraud is not registered (known:" in unknown.stderr
     bad = models(env, "register", "churn", "--artifact", str(schema), "--input-schema", str(schema))
     assert bad.returncode == 1 and "could not be loaded as cloudpickle" in bad.stderr
+    wrong = models(env, "register", "churn", "--artifact", str(tmp_path / "m.joblib"),
+                   "--format", "cloudpickle", "--input-schema", str(schema))  # fmt: skip
+    assert wrong.returncode == 1 and "try --format joblib" in wrong.stderr
+    typo = models(env, "promote", "churn", "two")
+    assert typo.returncode == 2 and "give a number such as 2 or v2" in typo.stderr
 
     with RegistryView(kafka, Topics(prefix)) as reader:
         reader.sync()

@@ -80,6 +80,17 @@ def test_every_part_starts_on_an_empty_deployment_and_serves_what_comes(
         assert [r["served_by"] for r in replies] == ["champion", "champion"], replies
         bad = cli("predict", "m", '{"x0": "not a number"}')  # the scorer's error reply
         assert bad.returncode == 1 and '"wrong_type"' in bad.stdout, bad.stdout + bad.stderr
+
+        # SQL through the running sink: read-only, ClickHouse's own errors
+        typo = cli("sql", "SELEC 1")
+        assert typo.returncode == 1 and "Syntax error" in typo.stderr, typo.stderr
+        write = cli("sql", "DROP TABLE predictions")
+        assert write.returncode == 2 and "only read statements" in write.stderr
+        sneaky = cli("sql", "SELECT 1 FROM predictions SETTINGS readonly = 0")
+        assert sneaky.returncode == 1, sneaky.stdout  # the engine keeps it read-only
+        rows = cli("sql", "SELECT count() AS n FROM predictions WHERE model = 'm'",
+                   "--output", "json")  # fmt: skip
+        assert rows.returncode == 0 and json.loads(rows.stdout)[0]["n"] >= 0
     finally:
         down = cli("down")
     assert down.returncode == 0, down.stderr
