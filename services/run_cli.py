@@ -14,12 +14,21 @@ import typer
 from services.clikit import configure_logging, friendly_errors, settings_or_exit, sql_state_file
 from services.deployment import prepare
 from services.runtime import kafka_config, topics
+from services.settings import Settings
+from streams.kafka import KafkaConfig
 
 __all__ = ["run_app"]
 
 run_app = typer.Typer(
     no_args_is_help=True, help="Run one part of modelstream (a long-lived process)."
 )
+
+
+def _prepared(part: str, settings: Settings, client_id: str) -> KafkaConfig:
+    """The part's Kafka connection, once the global topics it needs exist."""
+    kafka = kafka_config(settings, client_id=client_id)
+    prepare(part, kafka, topics(settings), settings.topic_partitions)
+    return kafka
 
 
 @run_app.command("scorer")
@@ -52,9 +61,7 @@ def run_scorer_cmd(
         max_batch=max_batch, max_wait=max_wait_ms / 1e3, policy=policy,
     )  # fmt: skip
     with friendly_errors():
-        kafka = kafka_config(settings, client_id=f"scorer-{instance}")
-        prepare("scorer", kafka, config.topics, settings.topic_partitions)
-        run_scorer(kafka, config)
+        run_scorer(_prepared("scorer", settings, f"scorer-{instance}"), config)
 
 
 @run_app.command("sink")
@@ -95,9 +102,7 @@ def run_monitor_cmd(
     settings = settings_or_exit()
     config = MonitorConfig(topics(settings), instance_id=instance, max_interval=interval_ms / 1e3)
     with friendly_errors():
-        kafka = kafka_config(settings, client_id=f"monitor-{instance}")
-        prepare("monitor", kafka, config.topics, settings.topic_partitions)
-        run_monitor(kafka, config)
+        run_monitor(_prepared("monitor", settings, f"monitor-{instance}"), config)
 
 
 @run_app.command("gateway")
@@ -135,7 +140,6 @@ def run_gateway_cmd(
         topic_partitions=settings.topic_partitions,
     )  # fmt: skip
     with friendly_errors():
-        kafka = kafka_config(settings, client_id=f"gateway-{instance}")
-        prepare("gateway", kafka, topics(settings), settings.topic_partitions)
+        kafka = _prepared("gateway", settings, f"gateway-{instance}")
         ctx = build_context(kafka, topics(settings), config, warehouse_stats(settings))
         run_gateway(ctx, host, port, access_log=access_log, log_level=log_level.lower())

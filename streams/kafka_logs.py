@@ -48,6 +48,7 @@ __all__ = [
     "LOGGER",
     "REMIND_EVERY",
     "WARN_AFTER",
+    "ConsumerErrors",
     "LibrdkafkaLog",
     "Outage",
     "client_logging",
@@ -240,3 +241,26 @@ def client_logging(bootstrap: str, client_id: str, *, tls: bool = False) -> dict
     """
     outage = _outage(bootstrap, kafka_handshake=not tls)
     return {"logger": LibrdkafkaLog(client_id, outage), "error_cb": _error_callback(outage)}
+
+
+class ConsumerErrors:
+    """What a consuming loop does with the error events ``consume()`` returns.
+
+    A subscribed topic that does not exist yet (a model not registered, a deployment not
+    used yet) is normal at first: said once per topic at INFO, with ``waiting`` (what
+    happens when it appears). End-of-partition events are nothing; anything else is a
+    WARNING.
+    """
+
+    def __init__(self, log: logging.Logger, waiting: str) -> None:
+        self._log, self._waiting = log, waiting
+        self._told: set[str] = set()
+
+    def __call__(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._PARTITION_EOF:
+            return
+        if error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+            self._log.warning("consumer error: %s", error)
+        elif error.str() not in self._told:
+            self._told.add(error.str())
+            self._log.info("%s; %s", error.str(), self._waiting)

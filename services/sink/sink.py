@@ -27,12 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from schemas.codec import DecodeError
 from services.sink.rows import TABLES, Landing, Position, decode_value, table_for_topic
 from services.warehouse import Warehouse, WarehouseUnavailable
 from streams.kafka import KafkaConfig, Topics, consumer_config
+from streams.kafka_logs import ConsumerErrors
 from streams.refusals import RefusalLog, reason_of
 
 __all__ = ["Sink", "SinkConfig"]
@@ -105,7 +106,7 @@ class Sink:
         self._batches: dict[tuple[str, int], Batch] = {}
         self._replay: dict[tuple[str, int], int] = {}
         self._held: list[Message] = []  # read while backing off; added after the flush
-        self._waiting: set[str] = set()  # subscribed topics not created yet (logged once)
+        self._consumer_error = ConsumerErrors(log, "landing it once it is created")
         conf = consumer_config(kafka, config.group_id, topic_metadata_refresh_interval_ms=2_000)
         self._consumer = Consumer(conf)
         self._consumer.subscribe(
@@ -134,15 +135,6 @@ class Sink:
         while not stop.is_set():
             self.step(0.2)
         self.flush_all()
-
-    def _consumer_error(self, error: KafkaError) -> None:
-        if error.code() == KafkaError._PARTITION_EOF:
-            return
-        if error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
-            log.warning("consumer error: %s", error)
-        elif error.str() not in self._waiting:  # nothing written there yet: normal at first
-            self._waiting.add(error.str())
-            log.info("%s; landing it once it is created", error.str())
 
     def step(self, timeout: float) -> None:
         """Read what is there, then flush the batches that are full, old or replayed."""

@@ -20,11 +20,10 @@ from rich import box
 from rich.table import Table
 
 from services.clikit import console, friendly_errors, settings_or_exit
-from services.runtime import kafka_config, local_broker, topics
+from services.runtime import kafka_config, local_broker
 from services.settings import Settings
 from services.stack._process import PartStatus
 from services.stack._stack import LocalServices
-from streams.kafka import ensure_topics, make_admin
 
 __all__ = ["down", "status", "up"]
 
@@ -58,8 +57,7 @@ def up(port: Port = 8080, host: Host = "127.0.0.1") -> None:
             was_running = broker.status().running
             bootstrap = broker.start()
             console.print(f"kafka    {bootstrap} ({'running' if was_running else 'started'})")
-        kafka = kafka_config(settings, client_id="modelstream-up")
-        ensure_topics(make_admin(kafka), topics(settings).global_specs(settings.topic_partitions))
+        kafka_config(settings, client_id="modelstream-up")  # fails fast if Kafka does not answer
         services = _services(settings, host, port)
         with console.status("starting the sink, scorer, monitor and gateway ..."):
             statuses = services.up(

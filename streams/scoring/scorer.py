@@ -40,6 +40,7 @@ from schemas.codec import JSON, Codec, DecodeError
 from schemas.contracts import load_schema
 from streams.kafka import KafkaConfig, Topics, consumer_config, ensure_topics, make_admin
 from streams.kafka import producer_config as base_producer_config
+from streams.kafka_logs import ConsumerErrors
 from streams.scoring.deployment import Deployment, DeploymentTable
 from streams.scoring.envelope import Request, dlq_headers, parse_request
 from streams.scoring.policy import Scored, ServingPolicy, score
@@ -106,7 +107,7 @@ class Scorer:
         self.stats: Counter[str] = Counter()
         self._reply_codec = Codec(load_schema("reply"))
         self._known_topics: set[str] = set()
-        self._waiting: set[str] = set()  # subscribed topics not created yet (logged once)
+        self._consumer_error = ConsumerErrors(log, "serving it once it is created")
         self._kafka = kafka
         self._admin = make_admin(kafka)
         self._consumer = Consumer(self._consumer_config(kafka))
@@ -178,12 +179,8 @@ class Scorer:
             error = message.error()
             if error is None:
                 good.append(message)
-            elif error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
-                if error.str() not in self._waiting:  # a model not registered yet
-                    self._waiting.add(error.str())
-                    log.info("%s; serving it once it is created", error.str())
-            elif error.code() != KafkaError._PARTITION_EOF:
-                log.warning("consumer error: %s", error)
+            else:
+                self._consumer_error(error)
         return good
 
     def process(self, batch: list[Message]) -> Counter[str]:

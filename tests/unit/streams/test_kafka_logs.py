@@ -3,6 +3,7 @@ clients, repeats, outages. No broker: closed and listening ports on 127.0.0.1.""
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from collections.abc import Callable
@@ -176,3 +177,22 @@ def test_a_real_client_logs_through_python_not_stderr(
     assert refused and {r.levelno for r in refused} == {DEBUG}
     assert {r.name for r in refused} == {f"{LOGGER}.unit-real"}
     assert "%3|" not in capfd.readouterr().err
+
+
+def test_consumer_errors_tell_a_missing_topic_once_and_warn_the_rest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from confluent_kafka import KafkaError
+
+    from streams.kafka_logs import ConsumerErrors
+
+    seen = ConsumerErrors(logging.getLogger("test.consumer"), "landing it once it is created")
+    missing = KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, "Subscribed topic not available: a")
+    with caplog.at_level(logging.DEBUG, logger="test.consumer"):
+        for error in (missing, missing, KafkaError(KafkaError._PARTITION_EOF, "eof"),
+                      KafkaError(KafkaError._TRANSPORT, "broken")):  # fmt: skip
+            seen(error)
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", "Subscribed topic not available: a; landing it once it is created"),
+        ("WARNING", 'consumer error: KafkaError{code=_TRANSPORT,val=-195,str="broken"}'),
+    ]
