@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from services.clikit import err, friendly_errors, settings_or_exit
 from services.registry import RegistryError, RegistryView, not_registered
 from services.runtime import kafka_config, topics
-from streams.kafka import KafkaConfig, Topics, make_consumer, make_producer
+from streams.kafka import KafkaConfig, Topics, make_producer, reply_reader_config
 
 __all__ = ["predict"]
 
@@ -105,7 +105,7 @@ def _send_and_wait(
     kafka: KafkaConfig, names: Topics, model: str, records: list[bytes], timeout: float
 ) -> _Replies:
     reply_topic = names.replies(model)
-    reader = make_consumer(kafka, f"{names.prefix}.predict-cli")
+    reader = Consumer(reply_reader_config(kafka, f"{names.prefix}.predict-cli"))
     try:
         _assign_at_end(reader, reply_topic)
         replies = _Replies([f"cli-{uuid.uuid4().hex[:12]}-{i}" for i in range(len(records))])

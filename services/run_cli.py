@@ -37,28 +37,44 @@ def run_scorer_cmd(
     instance: Annotated[
         str, typer.Option(help="Stable instance id: transactional id and static group member")
     ] = "0",
-    max_batch: Annotated[int, typer.Option(help="Most requests per transaction")] = 500,
+    guarantee: Annotated[
+        str,
+        typer.Option(
+            help="exactly-once (transactions; replies visible at commit) or "
+            "at-least-once (replies visible at once; a crash may answer twice)"
+        ),
+    ] = "exactly-once",
+    max_batch: Annotated[int, typer.Option(help="Most requests per batch")] = 2_000,
     max_wait_ms: Annotated[float, typer.Option(help="Longest wait for a first request")] = 50.0,
     champion_deadline_ms: Annotated[
         float, typer.Option(help="Champion deadline per batch; then the backup answers")
     ] = 1000.0,
-    challenger_grace_ms: Annotated[float, typer.Option(help="Extra wait for the challenger")] = 2.0,
+    challenger_deadline_ms: Annotated[
+        float,
+        typer.Option(
+            help="Challenger deadline per batch; then its outcome is logged as "
+            "timeout (the reply never waits for it)"
+        ),
+    ] = 1000.0,
     log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
 ) -> None:
-    """Score requests of every model (or --model ...) with exactly-once replies."""
+    """Score requests of every model (or --model ...): exactly-once replies by default."""
     from services.scorer import run_scorer
-    from streams.scoring import ScorerConfig, ServingPolicy
+    from streams.scoring import AT_LEAST_ONCE, EXACTLY_ONCE, ScorerConfig, ServingPolicy
 
+    if guarantee not in (EXACTLY_ONCE, AT_LEAST_ONCE):
+        raise typer.BadParameter(f"use {EXACTLY_ONCE} or {AT_LEAST_ONCE}, not {guarantee!r}",
+                                 param_hint="--guarantee")  # fmt: skip
     configure_logging(log_level)
     settings = settings_or_exit()
     policy = ServingPolicy(
         champion_deadline=champion_deadline_ms / 1e3,
         backup_deadline=champion_deadline_ms / 1e3,
-        challenger_grace=challenger_grace_ms / 1e3,
+        challenger_deadline=challenger_deadline_ms / 1e3,
     )
     config = ScorerConfig(
         topics=topics(settings), instance_id=instance, models=tuple(model) if model else None,
-        max_batch=max_batch, max_wait=max_wait_ms / 1e3, policy=policy,
+        max_batch=max_batch, max_wait=max_wait_ms / 1e3, policy=policy, guarantee=guarantee,
     )  # fmt: skip
     with friendly_errors():
         run_scorer(_prepared("scorer", settings, f"scorer-{instance}"), config)

@@ -9,6 +9,7 @@ loaded (bad digest, unpicklable) is logged and the previous deployment keeps ser
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -115,6 +116,7 @@ class RegistryFollower(threading.Thread):
                           name, routing.champion)  # fmt: skip
             return
         self.table.put(deployment)
+        gc.freeze()  # the loaded models are long-lived: keep them out of every GC pass
         log.info("serving %s: champion v%d challenger %s backup %s", name, routing.champion,
                  routing.challenger, routing.backup)  # fmt: skip
 
@@ -157,12 +159,15 @@ def run_scorer(kafka: KafkaConfig, config: ScorerConfig) -> None:
     follower.sync()
     follower.start()
     scorer = Scorer(kafka, config, table)
+    # everything loaded so far lives as long as the process: a full collection over it
+    # took ~90 ms here, a pause in the middle of someone's request (p99)
+    gc.collect()
+    gc.freeze()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    log.info(
-        "scorer %s ready: %s", config.instance_id, ", ".join(table.models()) or "no models yet"
-    )
+    log.info("scorer %s ready: %s (%s)", config.instance_id,
+             ", ".join(table.models()) or "no models yet", config.guarantee)  # fmt: skip
     try:
         scorer.run(stop)
     finally:

@@ -28,6 +28,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # NewTopic is
 from streams.kafka_logs import client_logging
 
 __all__ = [
+    "REPLY_FETCH_WAIT_MS",
     "KafkaConfig",
     "KafkaSetupError",
     "TopicSpec",
@@ -39,6 +40,7 @@ __all__ = [
     "make_consumer",
     "make_producer",
     "producer_config",
+    "reply_reader_config",
     "validate_model_name",
 ]
 
@@ -114,6 +116,9 @@ def producer_config(
     return conf | _dotted(overrides)
 
 
+REPLY_FETCH_WAIT_MS = 10  # see reply_reader_config
+
+
 def consumer_config(
     cfg: KafkaConfig, group_id: str, *, read_committed: bool = True, **overrides: Any
 ) -> dict[str, Any]:
@@ -136,6 +141,20 @@ def consumer_config(
         "heartbeat.interval.ms": 1_000,
     }
     return conf | _dotted(overrides)
+
+
+def reply_reader_config(cfg: KafkaConfig, group_id: str, **overrides: Any) -> dict[str, Any]:
+    """Settings for a client waiting on exactly-once replies (gateway, ``predict``, bench).
+
+    A ``read_committed`` fetch parked on the broker is not answered when a transaction
+    commits: it waits out ``fetch.wait.max.ms`` (measured here, 2026-12: produce → read
+    p50 / p99 10.6 / 36.6 ms at 100 ms, 7.8 / 18.8 ms at 10 ms). A reply reader is one
+    consumer per client process, so it pays for 10 ms with ~100 empty fetches a second.
+
+    >>> reply_reader_config(KafkaConfig("127.0.0.1:9092"), "g")["fetch.wait.max.ms"]
+    10
+    """
+    return consumer_config(cfg, group_id, fetch_wait_max_ms=REPLY_FETCH_WAIT_MS, **overrides)
 
 
 def _dotted(overrides: Mapping[str, Any]) -> dict[str, Any]:

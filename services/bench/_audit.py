@@ -2,14 +2,16 @@
 each reply, and whether the shadow challenger scored or was skipped.
 
 A throughput figure means little if replies were errors or the challenger quietly
-stopped running under load; the report shows these counts next to the rates.
+stopped running under load; the report shows these counts next to the rates, and the
+challenger's coverage (:func:`challenger_coverage`) as a target.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -19,7 +21,7 @@ from schemas.contracts import load_schema
 from services.bench._throughput import assigned_reader
 from streams.kafka import KafkaConfig
 
-__all__ = ["log_tally", "reply_tally"]
+__all__ = ["Coverage", "challenger_coverage", "log_tally", "reply_tally"]
 
 
 def reply_tally(values: Iterable[bytes]) -> Counter[str]:
@@ -84,3 +86,37 @@ def _challenger_outcome(record: dict[str, Any]) -> str:
     if challenger.get("error"):
         return f"failed:{challenger['error']['code']}"
     return "scored"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How many logged requests in the shadow sample have their challenger entry."""
+
+    logged: int
+    sampled_out: int  # outside the shadow sample: not owed a challenger entry
+    covered: int  # the challenger's outcome, or its own failure (an error)
+    missing: int  # skipped for any other reason (busy, ...), or no challenger entry
+
+    @property
+    def share(self) -> float | None:
+        """``covered`` over the requests in the sample (None when there were none)."""
+        in_sample = self.covered + self.missing
+        return self.covered / in_sample if in_sample else None
+
+
+def challenger_coverage(outcomes: Mapping[str, int]) -> Coverage:
+    """Coverage from the challenger outcomes of :func:`log_tally` (without their
+    ``challenger:`` prefix): ``scored`` and ``failed:*`` are covered, ``skipped:sampled_out``
+    is outside the sample, every other ``skipped:*`` and ``none`` is missing.
+
+    >>> c = challenger_coverage({"scored": 990, "failed:timeout": 5, "skipped:busy": 5,
+    ...                          "skipped:sampled_out": 100})
+    >>> c, c.share
+    (Coverage(logged=1100, sampled_out=100, covered=995, missing=5), 0.995)
+    >>> challenger_coverage({"skipped:sampled_out": 3}).share is None
+    True
+    """
+    sampled_out = outcomes.get("skipped:sampled_out", 0)
+    covered = sum(n for k, n in outcomes.items() if k == "scored" or k.startswith("failed:"))
+    logged = sum(outcomes.values())
+    return Coverage(logged, sampled_out, covered, logged - sampled_out - covered)

@@ -1,8 +1,9 @@
 """Request → reply latency under a fixed offered load (open loop).
 
 A :class:`~services.bench._load.PacedSender` thread sends requests at their scheduled
-times with a ``reply-to`` header; this thread reads the replies (``read_committed``, so a
-reply counts once its transaction committed) and notes when each one arrived. A request's
+times with a ``reply-to`` header; this thread reads the replies with a reply reader
+(``read_committed``, so a reply counts once its transaction committed; 10 ms fetch wait)
+and notes when each one arrived. A request's
 latency is its reply's arrival minus the time the request was *due*, both on this
 process's ``perf_counter``. The first ``warmup`` seconds of the schedule are left out.
 """
@@ -148,7 +149,7 @@ def _collect(
 ) -> None:  # fmt: skip
     """Note each reply's arrival until all came, or ``timeout`` after the last send."""
     total, clock = len(arrivals.read), time.perf_counter
-    prefix = len(sender.key_prefix)
+    prefix = sender.key_prefix.encode()
     deadline = math.inf
     while arrivals.count < total and clock() < deadline:
         first = reader.poll(0.05)
@@ -157,8 +158,9 @@ def _collect(
             now = clock()
             for message in batch:
                 key = message.key()
-                if message.error() is None and key:
-                    index = int(key[prefix:])
+                # replies to other requests (a probe) may share the topic
+                if message.error() is None and key and key.startswith(prefix):
+                    index = int(key[len(prefix) :])
                     if arrivals.read[index] is None:
                         arrivals.read[index] = now
                         arrivals.produced_ms[index] = message.timestamp()[1]

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 
 from schemas.codec import Codec
 from services.bench._errors import LoadError
@@ -37,10 +37,18 @@ def encode_requests(
 
 def preload(
     kafka: KafkaConfig, topics: Sequence[str], values: Sequence[bytes], *, key_prefix: str = "b",
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None, transactional_id: str | None = None,
 ) -> int:  # fmt: skip
-    """Produce ``values`` keyed ``{key_prefix}{i}`` to each topic; waits until all are acked."""
-    producer = make_producer(kafka)
+    """Produce ``values`` keyed ``{key_prefix}{i}`` to each topic; waits until all are acked.
+
+    With ``transactional_id`` all of them go in one transaction: a ``read_committed``
+    consumer already running (a scorer) sees none of them, then all at once, as if they had
+    been produced before it started.
+    """
+    producer = make_producer(kafka, transactional_id=transactional_id)
+    if transactional_id:
+        producer.init_transactions(30)
+        producer.begin_transaction()
     failed: list[str] = []
 
     def delivered(err: object, _msg: object) -> None:
@@ -61,6 +69,12 @@ def preload(
     if producer.flush(60) or failed:
         why = "; ".join(failed[:3]) or "not every request was acknowledged within 60 s"
         raise LoadError(f"could not pre-produce {sent} requests to {', '.join(topics)}: {why}")
+    if transactional_id:
+        try:
+            producer.commit_transaction(60)
+        except KafkaException as exc:
+            raise LoadError(f"could not commit the {sent} requests to {', '.join(topics)}: "
+                            f"{exc}") from exc  # fmt: skip
     return sent
 
 

@@ -6,7 +6,11 @@ queued up to ``max_batch``, produce the batch, then acknowledge it:
 
 - plain: wait for the batch's deliveries (``flush``), then commit the offsets
   (at-least-once; offsets are committed only after the write succeeded);
-- transactional: one transaction per batch with its offsets, exactly as the scorer does.
+- transactional: one transaction per batch with its offsets, overlapped as the scorer
+  overlaps them: one committer thread runs ``send_offsets_to_transaction`` +
+  ``commit_transaction`` of batch N while this thread consumes batch N+1; N+1's
+  transaction is begun and its outputs produced only once N's commit returned (one
+  producer has one open transaction).
 
 Timed in-process: from the first message consumed to the last output acknowledged
 (delivered, or its transaction committed).
@@ -16,9 +20,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
+from services.bench._clients import scorer_producer_config
 from services.bench._throughput import Throughput
 from streams.kafka import KafkaConfig, make_consumer, producer_config
 
@@ -38,8 +45,10 @@ def run_passthrough(
             failed.append(err)
 
     consumer = make_consumer(kafka, group)
-    txn_id = f"{group}.txn" if transactional else None
-    conf = producer_config(kafka, transactional_id=txn_id, delivery_report_only_error=True)
+    if transactional:  # the scorer's exactly-once producer
+        conf = scorer_producer_config(kafka, f"{group}.txn", delivery_report_only_error=True)
+    else:
+        conf = producer_config(kafka, delivery_report_only_error=True)
     producer = Producer(conf | {"on_delivery": delivered})
     try:
         if transactional:
@@ -59,28 +68,57 @@ def _forward(
 ) -> Throughput:  # fmt: skip
     done, first = 0, None
     deadline = time.monotonic() + timeout
-    while done < events and time.monotonic() < deadline:
-        batch = _next_batch(consumer, max_batch, max_wait)
-        if not batch:
-            continue
-        if first is None:
-            first = time.perf_counter()
-        if transactional:
-            producer.begin_transaction()
-            _produce_all(producer, sink, batch)
-            producer.send_offsets_to_transaction(
-                _next_offsets(batch), consumer.consumer_group_metadata(), 30
-            )
-            producer.commit_transaction(30)
-        else:
-            _produce_all(producer, sink, batch)
-            producer.flush(30)
-            consumer.commit(offsets=_next_offsets(batch), asynchronous=True)
-        done += len(batch)
-        if on_progress is not None:
-            on_progress(len(batch))
+    committer = _Committer(producer)
+    try:
+        while done < events and time.monotonic() < deadline:
+            batch = _next_batch(consumer, max_batch, max_wait)
+            if not batch:
+                committer.settle()  # idle: finish the last commit now, as the scorer does
+                continue
+            if first is None:
+                first = time.perf_counter()
+            if transactional:
+                committer.settle()  # N committed before N+1's transaction begins
+                producer.begin_transaction()
+                _produce_all(producer, sink, batch)
+                committer.submit(_next_offsets(batch), consumer.consumer_group_metadata())
+            else:
+                _produce_all(producer, sink, batch)
+                producer.flush(30)
+                consumer.commit(offsets=_next_offsets(batch), asynchronous=True)
+            done += len(batch)
+            if on_progress is not None:
+                on_progress(len(batch))
+        committer.settle()
+    finally:
+        committer.close()
     seconds = time.perf_counter() - first if first is not None else 0.0
     return Throughput(events, max(0, min(done, events) - len(failed)), seconds)
+
+
+class _Committer:
+    """One thread that puts a batch's offsets into its transaction and commits it."""
+
+    def __init__(self, producer: Producer) -> None:
+        self._producer = producer
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="passthrough-commit")
+        self._inflight: Future[None] | None = None
+
+    def submit(self, offsets: list[TopicPartition], metadata: Any) -> None:
+        self._inflight = self._pool.submit(self._finish, offsets, metadata)
+
+    def _finish(self, offsets: list[TopicPartition], metadata: Any) -> None:
+        self._producer.send_offsets_to_transaction(offsets, metadata, 30)
+        self._producer.commit_transaction(30)
+
+    def settle(self) -> None:
+        """Wait for the commit in flight (it raises if the commit failed)."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            inflight.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def _next_batch(consumer: Consumer, max_batch: int, max_wait: float) -> list[Message]:

@@ -1,8 +1,9 @@
 """Downstream of the scorer: how fast the monitor and the sink eat the prediction log.
 
 Both run in-process on the prediction-log records the scorer phases wrote (every request
-of the throughput, latency and swap phases), each with its own consumer group, timed from the
-first record read to the last one processed. The monitor is the exactly-once loop with
+of the throughput, scikit-learn, latency and swap phases, and the at-least-once scorer's),
+each with its own consumer group, timed from the first record read to the last one
+processed. The monitor is the exactly-once loop with
 every estimator on (``monitor_eps``); the sink lands predictions in an embedded ClickHouse
 engine in the run's scratch directory (``sink_rows_per_s``).
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 from confluent_kafka import TopicPartition
 
 from services.bench._progress import Display
-from services.bench._stack import MODEL, SWAP_MODEL, BenchStack
+from services.bench._stack import BenchStack
 from services.monitor import watch_factory
 from services.registry import RegistryView
 from services.sink import Sink, SinkConfig
@@ -38,11 +39,12 @@ class Downstream:
 
 
 def _logged(stack: BenchStack) -> int:
-    models = [MODEL, SWAP_MODEL] if stack.names.swap_model else [MODEL]
+    """Every prediction log of the run (all its models, the at-least-once scorer's too)."""
     consumer = make_consumer(stack.kafka, f"{stack.names.prefix}.count")
-    total = 0
-    for topic in (stack.names.topics.predictions(model) for model in models):
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+    prefix, total = stack.names.prefix + ".", 0
+    for topic, meta in consumer.list_topics(timeout=10).topics.items():
+        if not (topic.startswith(prefix) and topic.endswith(".predictions")):
+            continue
         for p in meta.partitions:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
             total += high - low

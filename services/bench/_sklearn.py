@@ -1,10 +1,13 @@
-"""The one model every system of ``modelstream bench --gateway`` serves.
+"""The scikit-learn model of the bench: the one every system of ``modelstream bench
+--gateway`` serves, and the main run's second model (``scorer_sklearn_eps``).
 
 A scikit-learn ``LogisticRegression`` fitted on the bench's synthetic rows (the ten
 numeric features ``x0..x9`` in schema order; no ``group``), serialised once with
 joblib. The very same bytes are registered as the champion of :data:`MODEL` in the
 modelstream registry (``fmt="joblib"``, input schema ``x0..x9`` doubles) and written as
-MLServer's ``model.joblib``: both systems load the same estimator.
+MLServer's ``model.joblib``: both systems load the same estimator. The main run adds a
+challenger, a more strongly regularised ``LogisticRegression`` (``C`` =
+:data:`CHALLENGER_C`), scored in the shadow as the River challenger is.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from services.registry import Registry
 from services.synthetic import labelled_rows, rows
 from streams.kafka import KafkaConfig, Topics, TopicSpec, ensure_topics, make_admin
 
-__all__ = ["FEATURES", "MODEL", "SklearnModel", "feature_rows", "sklearn_model"]
+__all__ = ["CHALLENGER_C", "FEATURES", "MODEL", "SklearnModel", "feature_rows", "sklearn_model"]
 
 MODEL = "bench-sklearn"
+CHALLENGER_C = 0.05  # the champion has scikit-learn's default, C = 1
 FEATURES = tuple(field["name"] for field in SCHEMA["fields"])
 
 
@@ -48,9 +52,9 @@ class SklearnModel:
         return (self.topics.model_topic(self.name, "mlserver-in"),
                 self.topics.model_topic(self.name, "mlserver-out"))  # fmt: skip
 
-    def specs(self, partitions: int) -> list[TopicSpec]:
+    def specs(self, partitions: int, *, mlserver: bool = True) -> list[TopicSpec]:
         own = [TopicSpec(t, partitions, replication=self.topics.replication)
-               for t in self.mlserver_topics()]  # fmt: skip
+               for t in self.mlserver_topics()] if mlserver else []  # fmt: skip
         return [*self.topics.model_specs(self.name, partitions), *own]
 
 
@@ -64,17 +68,18 @@ def feature_rows(count: int, *, seed: int = 17) -> list[list[float]]:
     return [[row[f] for f in FEATURES] for row in rows(count, seed=seed, sensitive=False)]
 
 
-def fit_artifact(train_rows: int = 2_000) -> bytes:
-    """A LogisticRegression on ``train_rows`` labelled rows, as joblib bytes."""
+def fit_artifact(train_rows: int = 2_000, *, c: float = 1.0) -> bytes:
+    """A LogisticRegression (inverse regularisation ``c``) on ``train_rows`` labelled
+    rows, as joblib bytes."""
     try:
         import joblib
         from sklearn.linear_model import LogisticRegression
     except ImportError as exc:
-        raise BenchError(f"--gateway needs scikit-learn and joblib here ({exc}): "
-                         "pip install scikit-learn") from exc  # fmt: skip
+        raise BenchError(f"the bench's scikit-learn model needs scikit-learn and joblib "
+                         f"here ({exc}): pip install scikit-learn") from exc  # fmt: skip
     train = labelled_rows(train_rows, sensitive=False)
     x = [[row[f] for f in FEATURES] for row, _ in train]
-    model = LogisticRegression().fit(x, [label for _, label in train])
+    model = LogisticRegression(C=c).fit(x, [label for _, label in train])
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
     return buffer.getvalue()
@@ -82,19 +87,27 @@ def fit_artifact(train_rows: int = 2_000) -> bytes:
 
 @contextlib.contextmanager
 def sklearn_model(
-    kafka: KafkaConfig, topics: Topics, *, partitions: int, delete_topics: bool
-) -> Iterator[SklearnModel]:
-    """Fit, create the model's topics, register the champion. With ``delete_topics`` (a
-    shared cluster; a throw-away broker goes as a whole), every topic under the run's
+    kafka: KafkaConfig, topics: Topics, *, partitions: int, delete_topics: bool,
+    challenger: bool = False,
+) -> Iterator[SklearnModel]:  # fmt: skip
+    """Fit, create the model's topics, register the champion (and with ``challenger``,
+    the main run, a challenger; MLServer's topics only without). With ``delete_topics``
+    (a shared cluster; a throw-away broker goes as a whole), every topic under the run's
     prefix is deleted on exit, the gateway's reply topic included."""
     model = SklearnModel(MODEL, fit_artifact(), topics)
-    ensure_topics(make_admin(kafka), model.specs(partitions))
+    ensure_topics(make_admin(kafka), model.specs(partitions, mlserver=not challenger))
     try:
         with Registry(kafka, topics, actor="bench") as registry:
             registry.register_artifact_bytes(
                 MODEL, model.artifact, SCHEMA, task="classification", fmt="joblib",
-                role="champion", description="modelstream bench --gateway: sklearn",
+                role="champion", description="modelstream bench: sklearn champion",
             )  # fmt: skip
+            if challenger:
+                registry.register_artifact_bytes(
+                    MODEL, fit_artifact(c=CHALLENGER_C), SCHEMA, task="classification",
+                    fmt="joblib", role="challenger",
+                    description=f"modelstream bench: sklearn challenger, C={CHALLENGER_C}",
+                )  # fmt: skip
         yield model
     finally:
         if delete_topics:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from services.bench._faust_variants import VARIANTS
 from services.localstack import LocalBroker, resolve_jars
 from services.registry import Registry
 from services.runtime import kafka_config
@@ -27,9 +28,18 @@ from services.settings import Settings
 from services.synthetic import input_schema, labelled_rows, river_challenger, river_champion
 from streams.kafka import KafkaConfig, Topics, TopicSpec, ensure_topics, make_admin
 
-__all__ = ["MODEL", "SCHEMA", "SWAP_MODEL", "BenchStack", "BenchTopics", "bench_stack"]
+__all__ = [
+    "MODEL",
+    "SCHEMA",
+    "SLEEPY_MODEL",
+    "SWAP_MODEL",
+    "BenchStack",
+    "BenchTopics",
+    "bench_stack",
+]
 
 MODEL = "bench"
+SLEEPY_MODEL = "bench-sleepy"  # its challenger sleeps 50 ms per batch: the shadow impact
 SWAP_MODEL = "bench-swap"  # promoted under load: MODEL's routing stays as registered
 SCHEMA = input_schema(10, sensitive=False)
 
@@ -89,20 +99,48 @@ class BenchTopics:
     def faust_requests(self) -> str:
         return self._name("faust-requests")
 
+    def faust_replies(self, variant: str) -> str:
+        """Each faust variant answers on a topic of its own."""
+        return self._name(f"faust-replies-{variant}")
+
     @property
-    def faust_replies(self) -> str:
-        return self._name("faust-replies")
+    def fast_replies(self) -> str:
+        """The at-least-once scorer's latency replies."""
+        return self._name("fast-replies")
+
+    def impact_replies(self, model: str) -> str:
+        """Replies of the shadow-impact phase's requests to ``model``."""
+        return self._name(f"impact-replies-{model}")
+
+    @property
+    def warmup(self) -> str:
+        """The broker warm-up's transactions (every partition)."""
+        return self._name("warmup")
+
+    @property
+    def floor(self) -> str:
+        """The transaction floor's records (one partition)."""
+        return self._name("floor")
+
+    @property
+    def floor_in(self) -> str:
+        """The floor's consumer group reads nothing here; its offsets go into each
+        transaction, as a scorer's do (one partition)."""
+        return self._name("floor-in")
 
     def specs(self) -> list[TopicSpec]:
         """The registry's topics, the models' topic sets and the bench's own topics."""
         own = [self.passthrough_in, self.passthrough_out, self.passthrough_txn_out,
-               self.latency_replies, self.faust_requests, self.faust_replies]  # fmt: skip
+               self.latency_replies, self.fast_replies, self.faust_requests, self.warmup,
+               self.impact_replies(MODEL), self.impact_replies(SLEEPY_MODEL),
+               *(self.faust_replies(v.name) for v in VARIANTS)]  # fmt: skip
         rf = self.topics.replication
-        models = [MODEL, SWAP_MODEL] if self.swap_model else [MODEL]
+        models = [MODEL, SLEEPY_MODEL, SWAP_MODEL] if self.swap_model else [MODEL]
         return [
             *self.topics.global_specs(1),
             *(spec for model in models for spec in self.topics.model_specs(model, self.partitions)),
             *(TopicSpec(name, self.partitions, replication=rf) for name in own),
+            *(TopicSpec(name, 1, replication=rf) for name in (self.floor, self.floor_in)),
         ]
 
 
@@ -161,7 +199,8 @@ def bench_stack(
     )
     try:
         ensure_topics(make_admin(kafka), names.specs())
-        _register_models(kafka, names.topics, [MODEL, SWAP_MODEL] if swap_model else [MODEL])
+        models = [MODEL, SLEEPY_MODEL, SWAP_MODEL] if swap_model else [MODEL]
+        _register_models(kafka, names.topics, models)
         yield BenchStack(kafka, names, workdir, settings)
     finally:
         if broker is not None:
@@ -171,12 +210,17 @@ def bench_stack(
 
 
 def _register_models(kafka: KafkaConfig, topics: Topics, models: list[str]) -> None:
-    """Each of ``models``: champion v1, challenger v2."""
+    """Each of ``models``: champion v1, challenger v2 (:data:`SLEEPY_MODEL`'s challenger
+    sleeps 50 ms per batch)."""
+    from services.bench._sleepy import SleepyChallenger
+
     train = labelled_rows(2_000, sensitive=False)
-    pair = (("champion", river_champion(train)), ("challenger", river_challenger(train)))
+    champion, challenger = river_champion(train), river_challenger(train)
+    features = [field["name"] for field in SCHEMA["fields"]]
     with Registry(kafka, topics, actor="bench") as registry:
         for name in models:
-            for role, model in pair:
+            second = SleepyChallenger(challenger, features) if name == SLEEPY_MODEL else challenger
+            for role, model in (("champion", champion), ("challenger", second)):
                 registry.register(name, model, SCHEMA, task="classification", role=role,
                                   description=f"modelstream bench {role}")  # fmt: skip
 

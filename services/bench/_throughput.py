@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from streams.kafka import KafkaConfig, make_consumer
+from streams.kafka import KafkaConfig, reply_reader_config
 
 __all__ = ["ReadBack", "Throughput", "assigned_reader", "read_back"]
 
@@ -78,11 +78,14 @@ class ReadBack:
 
 
 def assigned_reader(kafka: KafkaConfig, topic: str, group: str) -> Consumer:
-    """A read_committed consumer on every partition of ``topic`` from the beginning.
+    """A reply reader (:func:`streams.kafka.reply_reader_config`: read_committed, 10 ms
+    fetch wait, as a client waiting on exactly-once replies should be) on every partition
+    of ``topic`` from the beginning.
 
-    Assigned, not subscribed: no group join, so it reads from the first moment.
+    Assigned, not subscribed: no group join, so it reads from the first moment. It fetches
+    in the background for as long as it is open: close it when its phase is over.
     """
-    consumer = make_consumer(kafka, group)
+    consumer = Consumer(reply_reader_config(kafka, group))
     metadata = consumer.list_topics(topic, timeout=10).topics[topic]
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions])
     return consumer

@@ -1,35 +1,42 @@
 """The faust baseline of ``modelstream bench``: one faust-streaming agent doing the
-scorer's per-request work, the way a faust user would write it.
+scorer's per-request work, the way a faust user would write it, in one of the
+:mod:`~services.bench._faust_variants` (one event at a time or ``take_events`` batches;
+asyncio's loop or uvloop).
 
 Per request: decode the Avro single-object value with the same :class:`~schemas.codec.Codec`,
 ``predict_proba_one`` with the champion and with the challenger (the same registry
-versions the scorer serves), build the scorer's reply record, encode it with the reply
-codec and send it to the replies topic. No prediction log, no transactions (faust's
-default at-least-once): it does less than the scorer, never more.
+versions the scorer serves; the scorer calls River models row by row too), build the
+scorer's reply record, encode it with the reply codec and send it to the replies topic.
+No prediction log, no transactions (faust's default at-least-once): it does less than the
+scorer, never more.
 
 Run as its own process (the bench starts it)::
 
     python -m services.bench.faust_app --bootstrap 127.0.0.1:9092 --prefix P \\
-        --model bench --requests P.bench.faust-requests --replies P.bench.faust-replies \\
-        --datadir /tmp/faust --partitions 3
+        --model bench --requests P.bench.faust-requests --replies P.bench.faust-replies-take \\
+        --datadir /tmp/faust --partitions 3 --variant take --max-batch 500
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import faust
+import mode.loop
+from faust.types import EventT
 from faust.worker import Worker
 
 from schemas.codec import Codec
 from schemas.contracts import load_schema
 from services.bench._faust import READY
+from services.bench._faust_variants import TAKE_WITHIN, VARIANTS, FaustVariant
 from services.registry import RegistryView
 from streams.kafka import KafkaConfig, Topics
 
@@ -85,42 +92,75 @@ def reply_for(
 
 
 def build_app(args: argparse.Namespace, models: Models) -> faust.App:
-    """A faust app with one agent: requests in, replies out."""
+    """A faust app with one agent, requests in, replies out, reading its stream as
+    ``args.variant`` says (one event at a time, or ``take_events`` batches)."""
+    variant = FaustVariant.parse(args.variant)
     app = faust.App(
-        f"{args.prefix}.bench-faust", broker=f"kafka://{args.bootstrap}", store="memory://",
-        datadir=str(args.datadir), topic_partitions=args.partitions, web_enabled=False,
-        producer_linger=0.001, producer_acks=-1, consumer_auto_offset_reset="earliest",
+        f"{args.prefix}.bench-faust-{variant.name}", broker=f"kafka://{args.bootstrap}",
+        store="memory://", datadir=str(args.datadir), topic_partitions=args.partitions,
+        web_enabled=False, producer_linger=0.001, producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
     )  # fmt: skip
     requests = app.topic(args.requests, key_type=bytes, value_type=bytes,
                          key_serializer="raw", value_serializer="raw")  # fmt: skip
     replies = app.topic(args.replies, key_type=bytes, value_type=bytes,
                         key_serializer="raw", value_serializer="raw")  # fmt: skip
-    reply_codec = Codec(load_schema("reply"))
-    decode, champion, challenger = models.codec.decode_avro, models.champion, models.challenger
-    ctype = [("content-type", b"application/avro")]
+    answer = _answerer(models)
 
-    @app.agent(requests)
-    async def score(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            started = time.perf_counter()
-            key = event.key
-            row = decode(event.value)
-            proba = champion.predict_proba_one(row)
-            challenger.predict_proba_one(row)  # shadow: scored, not returned
-            request_id = (
-                key.decode() if key else f"{event.message.partition}-{event.message.offset}"
-            )
-            reply = reply_for(models, request_id, proba, started)
-            headers = [*ctype, ("request-id", request_id.encode())]
-            await replies.send(key=key, value=reply_codec.encode_avro(reply), headers=headers)
+    if variant.take:
+
+        @app.agent(requests, name="score")
+        async def score_batches(stream: faust.StreamT[bytes]) -> None:
+            # take_events (the events, keys and offsets included) is faust.Stream's; StreamT
+            # declares take() only
+            batches = stream.take_events(args.max_batch, within=TAKE_WITHIN)  # type: ignore[attr-defined]
+            async for events in batches:
+                for event in events:
+                    key, value, headers = answer(event)
+                    await replies.send(key=key, value=value, headers=headers)
+
+    else:
+
+        @app.agent(requests, name="score")
+        async def score(stream: faust.StreamT[bytes]) -> None:
+            async for event in stream.events():
+                key, value, headers = answer(event)
+                await replies.send(key=key, value=value, headers=headers)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
         assigned = args[0] if args else ()
         if assigned:
-            log.info("%s: %d partitions", READY, len(assigned))
+            loop = type(asyncio.get_running_loop())
+            log.info("%s: %d partitions, variant %s, loop %s.%s", READY, len(assigned),
+                     variant.name, loop.__module__, loop.__qualname__)  # fmt: skip
 
     return app
+
+
+Headers = list[tuple[str, bytes]]
+
+
+def _answerer(models: Models) -> Callable[[EventT[bytes]], tuple[bytes | None, bytes, Headers]]:
+    """The scorer's per-request work on one event: decode, champion and challenger, the
+    reply record encoded; returns the reply's key, value and headers."""
+    reply_codec = Codec(load_schema("reply"))
+    decode, champion, challenger = models.codec.decode_avro, models.champion, models.challenger
+    ctype = ("content-type", b"application/avro")
+
+    def answer(event: EventT[bytes]) -> tuple[bytes | None, bytes, Headers]:
+        started = time.perf_counter()
+        key = event.key
+        row = decode(event.value)
+        proba = champion.predict_proba_one(row)
+        challenger.predict_proba_one(row)  # shadow: scored, not returned
+        message = event.message
+        request_id = key.decode() if key else f"{message.partition}-{message.offset}"
+        reply = reply_for(models, request_id, proba, started)
+        value = reply_codec.encode_avro(reply)
+        return key, value, [ctype, ("request-id", request_id.encode())]
+
+    return answer
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -129,7 +169,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.add_argument(f"--{name}", required=True)
     parser.add_argument("--datadir", type=Path, required=True)
     parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("--variant", choices=[v.name for v in VARIANTS], default="event")
+    parser.add_argument("--max-batch", type=int, default=500)
     args = parser.parse_args(argv)
+    if FaustVariant.parse(args.variant).uvloop:
+        # before any loop exists; what `faust -L uvloop worker` does at `import faust`
+        mode.loop.use("uvloop")
     models = load_models(KafkaConfig(args.bootstrap, client_id="bench-faust"), args.prefix,
                          args.model)  # fmt: skip
     app = build_app(args, models)

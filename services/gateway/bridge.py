@@ -37,10 +37,10 @@ from streams.kafka import (
     KafkaConfig,
     Topics,
     TopicSpec,
-    consumer_config,
     ensure_topics,
     make_admin,
     producer_config,
+    reply_reader_config,
 )
 
 __all__ = ["BridgeClosedError", "BridgeConfig", "BridgeError", "KafkaBridge", "PublishError"]
@@ -102,7 +102,7 @@ class KafkaBridge:
         )  # fmt: skip
         group = f"{config.topics.prefix}.gateway-{config.instance_id}"
         self._consumer = Consumer(
-            consumer_config(kafka, group, read_committed=config.read_committed)
+            reply_reader_config(kafka, group, read_committed=config.read_committed)
         )
         self._pending: dict[str, asyncio.Future[bytes]] = {}
         self._known_topics: set[str] = set()

@@ -14,18 +14,25 @@ from typing import Any
 from schemas.codec import Codec
 from streams.scoring.adapters import Predictor
 from streams.scoring.guard import Guard
+from streams.scoring.shadow import Shadow
 
 __all__ = ["Deployment", "DeploymentTable", "ServedModel"]
 
 
 @dataclass(frozen=True)
 class ServedModel:
-    """One loaded model version and the thread that runs it."""
+    """One loaded model version and its threads: ``guard`` runs it as champion or backup
+    (a deadline the reply path can walk away from), ``shadow`` as challenger (a queue
+    the reply path never waits on)."""
 
     version: int
     predictor: Predictor
     training_data_fingerprint: str | None = None
     guard: Guard = field(default_factory=lambda: Guard("model"), compare=False, repr=False)
+    shadow: Shadow = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shadow", Shadow(f"v{self.version}", self.predictor))
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,9 @@ def _text(raw: bytes | str | None) -> str | None:
     return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
 
 
+_NAMED = frozenset(("content-type", "reply-to", "client-id", "request-id"))
+
+
 def parse_request(message: Any) -> Request:
     """Unpack a confluent-kafka message; never raises on odd headers or keys.
 
@@ -61,19 +64,32 @@ def parse_request(message: Any) -> Request:
     ('r-1', 'application/json', None)
     """
     headers: Headers = message.headers() or []
-    found: dict[str, str | None] = {}
-    for name, raw in headers:
-        if name in ("content-type", "reply-to", "client-id", "request-id"):
-            found[name] = _text(raw)
     value = message.value() or b""
     key = message.key()
+    content_type = reply_to = client_id = request_id = None
+    if headers:
+        for name, raw in headers:
+            if name in _NAMED:
+                text = _text(raw)
+                if name == "content-type":
+                    content_type = text
+                elif name == "reply-to":
+                    reply_to = text
+                elif name == "client-id":
+                    client_id = text
+                else:
+                    request_id = text
     topic, partition, offset = message.topic(), message.partition(), message.offset()
-    request_id = found.get("request-id") or _text(key) or f"{topic}-{partition}-{offset}"
-    content_type = found.get("content-type") or (AVRO if value[:2] == MAGIC else JSON)
-    return Request(
-        request_id, key, value, content_type.split(";")[0].strip().lower(),
-        found.get("reply-to") or None, found.get("client-id"), headers, topic, partition, offset,
-    )  # fmt: skip
+    if not request_id:
+        request_id = (key.decode("utf-8", "replace") if type(key) is bytes else _text(key)) or (
+            f"{topic}-{partition}-{offset}"
+        )
+    if content_type is None:
+        content_type = AVRO if value[:2] == MAGIC else JSON
+    elif content_type != AVRO and content_type != JSON:
+        content_type = content_type.split(";")[0].strip().lower()
+    return Request(request_id, key, value, content_type, reply_to or None, client_id, headers,
+                   topic, partition, offset)  # fmt: skip
 
 
 def dlq_headers(request: Request, model: str, reason: str, stage: str, message: str) -> Headers:

@@ -8,7 +8,7 @@ model is not called again (no pile-up of stuck threads).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -17,7 +17,7 @@ from streams.scoring.outcome import Outcome
 
 __all__ = ["Guard", "Pending"]
 
-Call = Callable[[Sequence[dict[str, Any]]], list[Outcome]]
+Call = Callable[[Any], list[Outcome]]  # rows or a Frame in, one outcome per row out
 
 
 class Pending:
@@ -50,7 +50,7 @@ class Guard:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._running: Future[list[Outcome]] | None = None
 
-    def submit(self, call: Call, rows: Sequence[dict[str, Any]]) -> Pending:
+    def submit(self, call: Call, rows: Sized) -> Pending:
         running = self._running
         if running is not None and not running.done():
             return Pending(None, len(rows), "still busy with an earlier batch")

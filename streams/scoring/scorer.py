@@ -1,19 +1,29 @@
 """The scorer: consume requests, score them, produce replies, prediction logs and DLQ
-entries — all inside one Kafka transaction per micro-batch (exactly-once).
+entries, exactly once (transactions) or at least once (lowest latency).
 
 Loop, per micro-batch::
 
-    poll (blocks only until the first request; no fixed wait) → drain what is queued
-    begin_transaction
-      per model: decode + validate → score (champion, backup, shadow challenger)
-      produce replies, prediction logs, DLQ entries
-      send_offsets_to_transaction(batch offsets + 1, group metadata)   (KIP-447)
-    commit_transaction
+    poll (blocks only until the first request) → drain what is queued (≤ max_batch)
+    per model: decode + validate into a frame → champion (+ backup) → replies / DLQ
+               → the sampled rows to the challenger's own worker (never waited for)
+    log records of every earlier batch whose challenger has answered (or failed)
+    exactly-once:  wait for the previous commit → begin → produce → hand the commit
+                   (offsets + EndTxn) to the committer thread, score the next batch
+    at-least-once: produce at once; commit offsets as the broker acknowledges
 
-Errors: ``txn_requires_abort`` → abort and rewind to the batch's first offsets (the batch
-is scored again, nothing is answered twice: read_committed readers never saw the aborted
-outputs); retriable → retry the commit; fatal (fenced by a newer instance) →
-:class:`ScorerFencedError`, the process must stop.
+A request is done once its reply (or DLQ entry) and its log record are out; the committed
+offset of a partition is its first request that is not (:mod:`streams.scoring.ledger`).
+Replies leave before their log records, so in exactly-once mode each commit also records,
+as the offset's metadata ``replied:<offset>``, the last request answered on that
+partition. After a crash the next owner replays from the committed offset: requests up
+to ``replied`` get their log record only (their replies are committed already), later
+ones are served in full. Nothing is answered twice, and every answered request is logged
+once (``read_committed``).
+
+Errors (exactly-once): ``txn_requires_abort`` → abort, rewind every partition to its
+committed offset and ``replied`` mark, drop what was pending; retriable → retry the commit;
+fatal (fenced by a newer instance) → :class:`ScorerFencedError`, the process must stop.
+At-least-once: a failed delivery rewinds the same way; what was delivered is sent again.
 
 A stable ``instance_id`` is both the ``transactional.id`` suffix and the static
 ``group.instance.id``: a restarted instance aborts its predecessor's open transaction at
@@ -31,24 +41,40 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from schemas.codec import JSON, Codec, DecodeError
+from schemas.codec import JSON, DecodeError
 from schemas.contracts import load_schema
 from streams.kafka import KafkaConfig, Topics, consumer_config, ensure_topics, make_admin
 from streams.kafka import producer_config as base_producer_config
 from streams.kafka_logs import ConsumerErrors
 from streams.scoring.deployment import Deployment, DeploymentTable
 from streams.scoring.envelope import Request, dlq_headers, parse_request
-from streams.scoring.policy import Scored, ServingPolicy, score
+from streams.scoring.frame import Frame, Row
+from streams.scoring.ledger import Ledger, TopicPartitionKey, Unit
+from streams.scoring.policy import (
+    Scored,
+    ServingPolicy,
+    Shadowed,
+    challenger_outcomes,
+    score,
+    shadow,
+)
+from streams.scoring.records import encode_reply, error_reply, log_record, reply_record
+from streams.scoring.replies import ReplyWriter
 
-__all__ = ["Scorer", "ScorerConfig", "ScorerError", "ScorerFencedError"]
+__all__ = ["AT_LEAST_ONCE", "EXACTLY_ONCE", "Scorer", "ScorerConfig", "ScorerError",
+           "ScorerFencedError"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 JSON_HEADERS = [("content-type", b"application/json")]
+AVRO_BYTES = b"application/avro"
+EXACTLY_ONCE, AT_LEAST_ONCE = "exactly-once", "at-least-once"
+ALO_COMMIT_INTERVAL = 0.2  # seconds between offset commits in at-least-once mode
+REPLIED = "replied:"  # committed-offset metadata: the last request answered on the partition
 
 
 class ScorerError(Exception):
@@ -66,13 +92,19 @@ class ScorerConfig:
     topics: Topics
     instance_id: str = "0"
     models: tuple[str, ...] | None = None  # None: every model's requests topic
-    max_batch: int = 500
+    max_batch: int = 2_000
     max_wait: float = 0.05  # seconds to block for the first request of a batch
     policy: ServingPolicy = field(default_factory=ServingPolicy)
+    guarantee: str = EXACTLY_ONCE
     transaction_timeout_ms: int = 15_000
     # the largest message the scorer writes; a DLQ entry over it keeps its first bytes
     # and says so in an ms-truncated header (the broker here accepts 8 MiB)
     max_output_bytes: int = 8 * 1024 * 1024 - 65_536
+
+    def __post_init__(self) -> None:
+        if self.guarantee not in (EXACTLY_ONCE, AT_LEAST_ONCE):
+            raise ValueError(f"guarantee must be {EXACTLY_ONCE} or {AT_LEAST_ONCE}, "
+                             f"got {self.guarantee!r}")  # fmt: skip
 
     @property
     def group_id(self) -> str:
@@ -82,19 +114,43 @@ class ScorerConfig:
     def transactional_id(self) -> str:
         return f"{self.group_id}.{self.instance_id}"
 
+    @property
+    def exactly_once(self) -> bool:
+        return self.guarantee == EXACTLY_ONCE
+
+
+Message_ = tuple[str, bytes | None, bytes, list[tuple[str, bytes]], Unit]
+
 
 @dataclass
 class Outputs:
-    """What one batch produces, before it is sent."""
+    """What one cycle produces, before it is sent; each message names its unit."""
 
-    messages: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]] = field(
-        default_factory=list
-    )
+    messages: list[Message_] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
 
-    def add(self, topic: str, key: bytes | None, value: bytes, headers: Any, kind: str) -> None:
-        self.messages.append((topic, key, value, headers))
+    def add(self, topic: str, key: bytes | None, value: bytes, headers: Any, kind: str,
+            unit: Unit) -> None:  # fmt: skip
+        self.messages.append((topic, key, value, headers, unit))
         self.counts[kind] += 1
+
+
+@dataclass(slots=True)
+class _Logs:
+    """One model's share of a batch, waiting for its challenger before it is logged."""
+
+    dep: Deployment
+    requests: list[Request]
+    rows: list[Row]
+    results: list[Scored]
+    shadowed: Shadowed | None
+    latency_ms: float
+    now_ms: int
+    unit: Unit
+    frame: Frame | None  # until handed to the challenger
+    ids: list[str] | None
+    submitted: bool = False  # the challenger has its rows (or there is none)
+    dropped: set[int] = field(default_factory=set)  # rows of partitions revoked meanwhile
 
 
 class Scorer:
@@ -105,25 +161,26 @@ class Scorer:
         self.table = table
         self.topics = config.topics
         self.stats: Counter[str] = Counter()
-        self._reply_codec = Codec(load_schema("reply"))
+        self._replies = ReplyWriter(_reply_fingerprint())
         self._known_topics: set[str] = set()
         self._consumer_error = ConsumerErrors(log, "serving it once it is created")
-        self._kafka = kafka
         self._admin = make_admin(kafka)
         self._consumer = Consumer(self._consumer_config(kafka))
-        self._producer = Producer(
-            base_producer_config(
-                kafka,
-                transactional_id=config.transactional_id,
-                transaction_timeout_ms=config.transaction_timeout_ms,
-                message_timeout_ms=min(30_000, config.transaction_timeout_ms - 1_000),
-                message_max_bytes=config.max_output_bytes + 65_536,
-            )
-        )
-        self._producer.init_transactions(30)
+        self._eos = config.exactly_once
+        self._producer = Producer(self._producer_config(kafka))
+        if self._eos:
+            self._producer.init_transactions(30)
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="committer")
-        self._inflight: tuple[Future[None], list[Request], Counter[str]] | None = None
-        self._aborted: list[Request] = []  # the last aborted batch, for a combined rewind
+        self._inflight: tuple[Future[None], Counter[str]] | None = None
+        self._ledger = Ledger()
+        self._pending: list[_Logs] = []
+        self._unshadowed: list[_Logs] = []  # this cycle's, for the challenger once sent
+        self._replied: dict[TopicPartitionKey, int] = {}
+        self._metadata: Any = None  # the consumer group metadata, refreshed on rebalance
+        self._replaying = False  # this batch holds requests answered before a crash
+        self._delivery_error: KafkaError | None = None
+        self._committed_alo: dict[TopicPartitionKey, int] = {}
+        self._next_alo_commit = 0.0
         self._subscribe()
 
     def _consumer_config(self, kafka: KafkaConfig) -> dict[str, Any]:
@@ -135,6 +192,19 @@ class Scorer:
             partition_assignment_strategy="cooperative-sticky",
         )
 
+    def _producer_config(self, kafka: KafkaConfig) -> dict[str, Any]:
+        max_bytes = self.config.max_output_bytes + 65_536
+        if not self._eos:
+            return base_producer_config(kafka, message_max_bytes=max_bytes)
+        return base_producer_config(
+            kafka,
+            transactional_id=self.config.transactional_id,
+            transaction_timeout_ms=self.config.transaction_timeout_ms,
+            message_timeout_ms=min(30_000, self.config.transaction_timeout_ms - 1_000),
+            message_max_bytes=max_bytes,
+            retry_backoff_max_ms=5,
+        )
+
     def _subscribe(self) -> None:
         if self.config.models:
             wanted = [self.topics.requests(m) for m in self.config.models]
@@ -143,11 +213,28 @@ class Scorer:
         self._consumer.subscribe(wanted, on_assign=self._on_assign, on_revoke=self._on_revoke)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._metadata = None
         if partitions:
             log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.settle()  # the transaction in flight still holds offsets of these partitions
+        lost = {(p.topic, p.partition) for p in partitions}
+        if not self._eos:
+            self._flush_alo(10.0)
+        self._forget(lost)
+        self._metadata = None
+
+    def _forget(self, lost: set[TopicPartitionKey]) -> None:
+        """Leave ``lost`` to their next owner, who replays from their committed offsets."""
+        for logs in self._pending:
+            for i, r in enumerate(logs.requests):
+                if (r.topic, r.partition) in lost:
+                    logs.dropped.add(i)
+        self._ledger.forget(lost)
+        for tp in lost:
+            self._replied.pop(tp, None)
+            self._committed_alo.pop(tp, None)
 
     # -- the loop -------------------------------------------------------------------
 
@@ -157,25 +244,43 @@ class Scorer:
         *,
         on_batch: Callable[[Counter[str]], None] | None = None,
     ) -> None:
-        """Serve until ``stop`` is set (or forever)."""
+        """Serve until ``stop`` is set (or forever); then log what is pending and leave."""
         stop = stop or threading.Event()
         while not stop.is_set():
-            batch = self._next_batch()
-            if batch:
+            wait = min(self.config.max_wait, 0.005) if self._pending else self.config.max_wait
+            batch = self._next_batch(wait)
+            if batch or self._logs_due():
                 counts = self.process(batch)
                 if on_batch is not None:
                     on_batch(counts)
-            else:
+            elif self._eos:
                 self.settle()  # idle: finish the last commit now, not at the next request
-        self.settle()
+            else:
+                self._flush_alo(0)
+        self.drain()
 
-    def _next_batch(self) -> list[Message]:
-        first = self._consumer.poll(self.config.max_wait)
+    def drain(self, timeout: float | None = None) -> None:
+        """Write the log records still waiting for the challenger (at most its deadline)."""
+        limit = time.monotonic() + (timeout or self.config.policy.challenger_deadline + 5.0)
+        while self._pending and time.monotonic() < limit:
+            if self._logs_due():
+                self.process([])
+            else:
+                time.sleep(0.002)
+        self.settle()
+        if not self._eos:
+            self._flush_alo(10.0)
+
+    def _next_batch(self, wait: float) -> list[Message]:
+        first = self._consumer.poll(wait)
         if first is None:
             return []
-        batch = [first, *self._consumer.consume(self.config.max_batch - 1, 0)]
+        return self._good([first, *self._consumer.consume(self.config.max_batch - 1, 0)])
+
+    def _good(self, messages: list[Message]) -> list[Message]:
+        """The requests among ``messages``; error events are logged (ConsumerErrors)."""
         good = []
-        for message in batch:
+        for message in messages:
             error = message.error()
             if error is None:
                 good.append(message)
@@ -183,58 +288,125 @@ class Scorer:
                 self._consumer_error(error)
         return good
 
-    def process(self, batch: list[Message]) -> Counter[str]:
-        """Score one batch and hand its transaction to the committer thread.
+    def _logs_due(self) -> bool:
+        if not self._pending or not self._pending[0].submitted:
+            return False
+        first = self._pending[0].shadowed
+        return (
+            first is None
+            or first.ticket is None
+            or first.ticket.result(time.monotonic()) is not None
+        )
 
-        The commit of batch N (send offsets + EndTxn, ~10-40 ms of broker round trips)
-        runs while batch N+1 is consumed and scored; batch N+1's outputs are produced only
-        after N committed. Returns the batch's output counts (committed or on their way).
+    def process(self, batch: list[Message]) -> Counter[str]:
+        """Score one batch, add the log records that are due, and send it all.
+
+        Exactly-once: the commit of cycle N (send offsets + EndTxn, the broker's round
+        trips) runs on the committer thread while batch N+1 is consumed and scored; once
+        N has committed, what arrived meanwhile is scored too and joins N+1, so a request
+        waits for at most the commit in flight and its own. Returns the cycle's counts.
         """
         started = time.perf_counter()
         outputs = Outputs()
-        requests = [parse_request(message) for message in batch]
+        if batch:
+            self._serve([parse_request(message) for message in batch], outputs, started)
+        if not self._eos:
+            self._send_alo(outputs)
+            self._shadow_all()
+            return outputs.counts
+        if not self.settle():
+            return Counter()  # the transaction in flight aborted: everything was rewound
+        room = self.config.max_batch - len(batch)
+        late = self._drain_queued(room) if batch and room > 0 else []
+        if late:
+            self._serve([parse_request(message) for message in late], outputs, time.perf_counter())
+        counts = self._send_transaction(outputs)
+        self._shadow_all()
+        return counts
+
+    def _shadow_all(self) -> None:
+        """Hand this cycle's rows to the challengers, once the replies are on their way:
+        the challenger's thread then never holds the GIL while the champion scores."""
+        for logs in self._unshadowed:
+            if logs.frame is not None and logs.ids is not None:
+                logs.shadowed = shadow(logs.dep, logs.frame, logs.ids, self.config.policy)
+            logs.frame = logs.ids = None
+            logs.submitted = True
+        self._unshadowed.clear()
+
+    def _drain_queued(self, room: int) -> list[Message]:
+        """What arrived while the previous commit was in flight (no waiting)."""
+        return self._good(self._consumer.consume(room, 0))
+
+    def _serve(self, requests: list[Request], outputs: Outputs, started: float) -> None:
+        ranges: dict[TopicPartitionKey, tuple[int, int]] = {}
         by_topic: dict[str, list[Request]] = {}
         for request in requests:
+            tp = (request.topic, request.partition)
+            low, high = ranges.get(tp, (request.offset, request.offset))
+            ranges[tp] = (min(low, request.offset), max(high, request.offset))
             by_topic.setdefault(request.topic, []).append(request)
+        self._replaying = any(first <= self._replied_upto(tp) for tp, (first, _) in ranges.items())
+        unit = self._ledger.open(ranges, waiting=1)  # held open until every topic is served
         for topic, group in by_topic.items():
-            self._handle_topic(topic, group, outputs, started)
-        if not self.settle():
-            # the batch in flight was aborted: read it AND this one again, from the
-            # earliest offset of either per partition (this batch's own firsts come later)
-            self._rewind(self._aborted + requests)
-            return Counter()
-        if not self._begin(outputs, requests):
-            return Counter()
-        metadata = self._consumer.consumer_group_metadata()
-        future = self._committer.submit(self._finish, requests, metadata)
-        self._inflight = (future, requests, outputs.counts)
-        return outputs.counts
+            self._handle_topic(topic, group, outputs, started, unit)
+        self._ledger.done(unit)
+        replied = self._replied
+        for tp, (_first, last) in ranges.items():
+            if last > replied[tp]:
+                replied[tp] = last  # answered (or refused) in this cycle's output
 
     # -- per model ------------------------------------------------------------------
 
-    def _handle_topic(
-        self, topic: str, requests: list[Request], out: Outputs, started: float
-    ) -> None:
+    def _handle_topic(self, topic: str, requests: list[Request], out: Outputs, started: float,
+                      unit: Unit) -> None:  # fmt: skip
         model = topic[len(self.topics.prefix) + 1 : -len(".requests")]
         self._ensure_model_topics(model)
         deployment = self.table.get(model)
         if deployment is None:
+            why = f"no model named {model!r} is registered with a champion"
             for request in requests:
-                self._reject(out, model, request, "unknown_model", "route",
-                             f"no model named {model!r} is registered with a champion")  # fmt: skip
+                self._reject(out, model, request, "unknown_model", "route", why, unit)
             return
-        valid, rows = self._decode(deployment, requests, out)
+        valid, rows = self._decode(deployment, requests, out, unit)
         if not valid:
             return
+        frame = Frame(rows, [f["name"] for f in deployment.codec.schema["fields"]])
         ids = [request.request_id for request in valid]
-        results = score(deployment, rows, ids, self.config.policy)
+        results = score(deployment, frame, self.config.policy)
         now_ms = int(time.time() * 1e3)
-        for request, row, result in zip(valid, rows, results, strict=True):
-            self._emit(out, deployment, request, row, result, started, now_ms)
+        latency = (time.perf_counter() - started) * 1e3
+        self._reply_all(out, deployment, valid, results, latency, now_ms, unit)
+        self._ledger.add(unit)
+        logs = _Logs(deployment, valid, rows, results, None, latency, now_ms, unit, frame, ids)
+        self._pending.append(logs)
+        self._unshadowed.append(logs)
 
-    def _decode(
-        self, dep: Deployment, requests: list[Request], out: Outputs
-    ) -> tuple[list[Request], list[dict[str, Any]]]:
+    def _reply_all(
+        self, out: Outputs, dep: Deployment, requests: list[Request], results: list[Scored],
+        latency: float, now_ms: int, unit: Unit,
+    ) -> None:  # fmt: skip
+        """The replies of one model's batch: champion-served Avro replies from the batch's
+        shared head and tail (the common case), any other through the full record."""
+        writer, model, replied = self._replies, dep.model, self._replied
+        head = writer.head(model, dep.champion.version, dep.task)
+        tail = writer.tail("champion", latency, None, now_ms)
+        topic = self.topics.replies(model)
+        replay = self._replaying
+        for request, result in zip(requests, results, strict=True):
+            if replay and request.offset <= replied[(request.topic, request.partition)]:
+                continue  # answered before a crash: only its log record is missing
+            if result.served_by == "champion" and request.content_type != JSON:
+                served, rid = result.served, request.request_id
+                value = writer.body(rid, head, served.output, served.probabilities, tail)
+                headers = [("content-type", AVRO_BYTES), ("request-id", rid.encode())]
+                out.add(request.reply_to or topic, request.key, value, headers, "replies", unit)
+            else:
+                reply = reply_record(dep, request.request_id, result, latency, now_ms)
+                self._reply(out, model, request, reply, unit)
+
+    def _decode(self, dep: Deployment, requests: list[Request], out: Outputs, unit: Unit
+                ) -> tuple[list[Request], list[Row]]:  # fmt: skip
         valid, rows = [], []
         decode = dep.codec.decode
         for request in requests:
@@ -242,87 +414,63 @@ class Scorer:
             if reply_to is not None and not self._allowed_reply_to(reply_to):
                 self._reject(out, dep.model, request, "bad_reply_to", "route",
                              f"reply-to topic {reply_to!r} does not exist or is not a reply "
-                             "topic")  # fmt: skip
+                             "topic", unit)  # fmt: skip
                 continue
             try:
                 rows.append(decode(request.value, request.content_type))
             except DecodeError as exc:
-                self._reject(out, dep.model, request, exc.reason, "decode", str(exc))
+                self._reject(out, dep.model, request, exc.reason, "decode", str(exc), unit)
                 continue
             valid.append(request)
         return valid, rows
 
-    def _emit(
-        self, out: Outputs, dep: Deployment, request: Request, row: dict[str, Any],
-        result: Scored, started: float, now_ms: int,
-    ) -> None:  # fmt: skip
-        latency = (time.perf_counter() - started) * 1e3
-        served = result.served
-        version = dep.champion.version
-        if result.served_by == "backup" and dep.backup is not None:
-            version = dep.backup.version
-        error = None
-        if result.served_by == "none":
-            code, message = served.error or ("model_failed", "no model could serve the request")
-            error = {"code": code, "message": message, "stage": "score"}
-        reply = {
-            "request_id": request.request_id, "model": dep.model, "model_version": version,
-            "task": dep.task, "prediction": served.output if error is None else None,
-            "probabilities": served.probabilities if error is None else None,
-            "served_by": result.served_by, "latency_ms": latency, "error": error,
-            "created_at": now_ms,
-        }  # fmt: skip
-        self._reply(out, dep.model, request, reply)
-        record = {
-            "request_id": request.request_id, "model": dep.model, "ts": now_ms,
-            "client_id": request.client_id, "source_topic": request.topic,
-            "source_partition": request.partition, "source_offset": request.offset,
-            "features": row, "champion": result.champion.as_log(dep.champion.version),
-            "challenger": result.challenger.as_log(dep.challenger.version)
-            if result.challenger is not None and dep.challenger is not None else None,
-            "served_by": result.served_by,
-            "backup": result.backup.as_log(dep.backup.version)
-            if result.backup is not None and dep.backup is not None else None,
-            "schema_fingerprint": dep.codec.fingerprint_hex,
-            "training_data_fingerprint": dep.champion.training_data_fingerprint,
-            "sensitive": {name: str(row.get(name)) for name in dep.sensitive},
-            "latency_ms": latency,
-        }  # fmt: skip
-        # JSON (checked against the prediction_log schema by the contract tests): orjson
-        # writes it in ~2 µs where an Avro writer needs 40-75 µs for its map of unions.
-        out.add(self.topics.predictions(dep.model), request.key, orjson.dumps(record),
-                JSON_HEADERS, "logged")  # fmt: skip
-
-    def _reply(self, out: Outputs, model: str, request: Request, reply: dict[str, Any]) -> None:
+    def _reply(self, out: Outputs, model: str, request: Request, reply: dict[str, Any],
+               unit: Unit) -> None:  # fmt: skip
         topic = request.reply_to or self.topics.replies(model)
-        if request.content_type == JSON:
-            value, ctype = orjson.dumps(reply), b"application/json"
-        else:
-            value, ctype = self._reply_codec.encode_avro_trusted(reply), b"application/avro"
+        value, ctype = encode_reply(reply, request.content_type, self._replies)
         headers = [("content-type", ctype), ("request-id", request.request_id.encode())]
-        out.add(
-            topic, request.key, value, headers, "replies" if reply["error"] is None else "errors"
-        )
+        kind = "replies" if reply["error"] is None else "errors"
+        out.add(topic, request.key, value, headers, kind, unit)
 
-    def _reject(
-        self, out: Outputs, model: str, request: Request, reason: str, stage: str, message: str
-    ) -> None:
+    def _reject(self, out: Outputs, model: str, request: Request, reason: str, stage: str,
+                message: str, unit: Unit) -> None:  # fmt: skip
         """DLQ with the original bytes; an error reply too when the client named a reply-to."""
+        if request.offset <= self._replied[(request.topic, request.partition)]:
+            return  # refused before a crash already
         headers = dlq_headers(request, model, reason, stage, message)
         value = request.value
         if len(value) > self.config.max_output_bytes:
             headers.append(("ms-truncated", str(len(value)).encode()))
             value = value[: self.config.max_output_bytes]
-        out.add(self.topics.dlq(model), request.key, value, headers, "dlq")
+        out.add(self.topics.dlq(model), request.key, value, headers, "dlq", unit)
         if request.reply_to is not None and self._allowed_reply_to(request.reply_to):
-            error = {"code": reason, "message": message, "stage": stage}
-            reply = {
-                "request_id": request.request_id, "model": model, "model_version": None,
-                "task": "unknown", "prediction": None, "probabilities": None,
-                "served_by": "none", "latency_ms": 0.0, "error": error,
-                "created_at": int(time.time() * 1e3),
-            }  # fmt: skip
-            self._reply(out, model, request, reply)
+            reply = error_reply(request.request_id, model, reason, message, stage)
+            self._reply(out, model, request, reply, unit)
+
+    def _release(self, out: Outputs) -> None:
+        """Log records of the oldest batches whose challenger is done, in order."""
+        now = time.monotonic()
+        while self._pending:
+            logs = self._pending[0]
+            if not logs.submitted:
+                return
+            challengers = challenger_outcomes(logs.shadowed, len(logs.requests), now)
+            if challengers is None:
+                return
+            self._pending.pop(0)
+            dep, predictions = logs.dep, self.topics.predictions(logs.dep.model)
+            dropped = logs.dropped
+            for i, (request, row, result, challenger) in enumerate(
+                zip(logs.requests, logs.rows, logs.results, challengers, strict=True)
+            ):
+                if dropped and i in dropped:
+                    continue
+                value = log_record(dep, request, row, result, challenger, logs.latency_ms,
+                                   logs.now_ms)  # fmt: skip
+                out.add(predictions, request.key, value, JSON_HEADERS, "logged", logs.unit)
+                if challenger is not None:
+                    self.stats[_challenger_tally(challenger)] += 1
+            self._ledger.done(logs.unit)
 
     # -- topics ---------------------------------------------------------------------
 
@@ -345,57 +493,112 @@ class Scorer:
         self._known_topics.add(topic)
         return True
 
-    # -- transactions ---------------------------------------------------------------
+    def _replied_upto(self, tp: TopicPartitionKey) -> int:
+        """The last request answered on ``tp``: the ``replied`` mark of its committed offset."""
+        found = self._replied.get(tp)
+        if found is not None:
+            return found
+        (committed,) = self._consumer.committed([TopicPartition(*tp)], timeout=10)
+        mark = committed.offset - 1 if committed.offset >= 0 else -1
+        meta = committed.metadata or ""
+        if meta.startswith(REPLIED):
+            with contextlib.suppress(ValueError):
+                mark = max(mark, int(meta[len(REPLIED) :]))
+        self._replied[tp] = mark
+        return mark
 
-    def _begin(self, outputs: Outputs, batch: list[Request]) -> bool:
-        """Open the batch's transaction and enqueue its outputs."""
+    # -- exactly-once ---------------------------------------------------------------
+
+    def _send_transaction(self, outputs: Outputs) -> Counter[str]:
+        self._release(outputs)
+        if not outputs.messages:
+            return outputs.counts  # nothing to say yet: the offsets move with the next output
         try:
             self._producer.begin_transaction()
-            for topic, key, value, headers in outputs.messages:
+            for topic, key, value, headers, _unit in outputs.messages:
                 self._produce(topic, key, value, headers)
         except KafkaException as exc:
-            return self._failed(exc, batch)
-        return True
+            self._failed(exc)
+            return Counter()
+        marks = self._marks()
+        if self._metadata is None:
+            self._metadata = self._consumer.consumer_group_metadata()
+        future = self._committer.submit(self._finish, marks, self._metadata)
+        self._inflight = (future, outputs.counts)
+        return outputs.counts
 
-    def _finish(self, batch: list[Request], metadata: Any) -> None:
-        """Committer thread: offsets into the transaction, then commit it."""
-        self._producer.send_offsets_to_transaction(_next_offsets(batch), metadata, 30)
+    def _marks(self) -> dict[TopicPartitionKey, tuple[int, int]]:
+        """Per partition: (offset to commit, last request answered), after this cycle."""
+        replied = self._replied
+        return {tp: (offset, replied.get(tp, offset - 1))
+                for tp, offset in self._ledger.offsets().items()}  # fmt: skip
+
+    def _finish(self, marks: dict[TopicPartitionKey, tuple[int, int]], metadata: Any) -> None:
+        """Committer thread: offsets (and replied marks) into the transaction, commit it."""
+        offsets = [TopicPartition(t, p, offset, metadata=f"{REPLIED}{mark}")
+                   for (t, p), (offset, mark) in marks.items()]  # fmt: skip
+        self._producer.send_offsets_to_transaction(offsets, metadata, 30)
         self._commit()
 
     def settle(self) -> bool:
-        """Wait for the transaction in flight; False if it had to be aborted (its input
-        was rewound). Called before the next transaction, on revoke, and on close."""
+        """Wait for the transaction in flight; False if it had to be aborted (and every
+        partition was rewound). Called before the next transaction, on revoke, on close."""
         if self._inflight is None:
             return True
-        future, batch, counts = self._inflight
+        future, counts = self._inflight
         self._inflight = None
         try:
             future.result()
         except KafkaException as exc:
-            return self._failed(exc, batch)
+            return self._failed(exc)
         self.stats.update(counts)
         self.stats["batches"] += 1
         return True
 
-    def _failed(self, exc: KafkaException, batch: list[Request]) -> bool:
+    def _failed(self, exc: KafkaException) -> bool:
         error: KafkaError = exc.args[0]
         if error.fatal():
             raise ScorerFencedError(f"transactional producer is fenced or broken: {error}") from exc
         if not error.txn_requires_abort():
             raise ScorerError(f"transaction failed: {error}") from exc
-        log.warning("aborting batch of %d: %s", len(batch), error)
+        log.warning("aborting the transaction: %s", error)
         self._producer.abort_transaction(30)
-        self._aborted = batch
-        self._rewind(batch)
         self.stats["aborts"] += 1
+        self._rewind()
         return False
 
-    def _produce(self, topic: str, key: bytes | None, value: bytes, headers: Any) -> None:
-        try:
-            self._producer.produce(topic, value, key, headers=headers)
-        except BufferError:
-            self._producer.poll(0.05)  # let the queue drain, then once more
-            self._producer.produce(topic, value, key, headers=headers)
+    def _rewind(self) -> None:
+        """Back to what the broker has committed: every assigned partition is read again
+        from its committed offset, answered only past its ``replied`` mark."""
+        for logs in self._pending:
+            if logs.shadowed is not None and logs.shadowed.ticket is not None:
+                logs.shadowed.ticket.result(float("inf"))  # the worker skips it if queued
+        self._pending.clear()
+        self._unshadowed.clear()
+        self._ledger.clear()
+        self._replied.clear()
+        assigned = self._consumer.assignment()
+        if not assigned:
+            return
+        for committed in self._consumer.committed(assigned, timeout=10):
+            offset = committed.offset if committed.offset >= 0 else 0
+            try:
+                self._consumer.seek(TopicPartition(committed.topic, committed.partition, offset))
+            except KafkaException as exc:  # revoked meanwhile: the new owner replays
+                log.info("not rewinding %s[%d]: %s", committed.topic, committed.partition, exc)
+
+    def _produce(self, topic: str, key: bytes | None, value: bytes, headers: Any,
+                 on_delivery: Any = None) -> None:  # fmt: skip
+        produce = self._producer.produce
+        while True:
+            try:
+                if on_delivery is None:
+                    produce(topic, value, key, headers=headers)
+                else:
+                    produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+                return
+            except BufferError:
+                self._producer.poll(0.05)  # let the queue drain, then once more
 
     def _commit(self) -> None:
         for attempt in range(5):
@@ -407,16 +610,55 @@ class Scorer:
                     raise
                 time.sleep(0.1 * (attempt + 1))
 
-    def _rewind(self, batch: list[Request]) -> None:
-        first: dict[tuple[str, int], int] = {}
-        for request in batch:
-            key = (request.topic, request.partition)
-            first[key] = min(first.get(key, request.offset), request.offset)
-        for (topic, partition), offset in first.items():
-            try:
-                self._consumer.seek(TopicPartition(topic, partition, offset))
-            except KafkaException as exc:  # partition revoked meanwhile: the new owner replays
-                log.info("not rewinding %s[%d]: %s", topic, partition, exc)
+    # -- at-least-once --------------------------------------------------------------
+
+    def _send_alo(self, outputs: Outputs) -> None:
+        if self._delivery_error is not None:
+            log.warning("a delivery failed (%s): reading again from the committed offsets",
+                        self._delivery_error)  # fmt: skip
+            self._delivery_error = None
+            self._producer.flush(10)
+            self._rewind()
+            return
+        self._release(outputs)
+        ledger = self._ledger
+        for topic, key, value, headers, unit in outputs.messages:
+            ledger.add(unit)
+            self._produce(topic, key, value, headers, partial(self._delivered, unit))
+        self.stats.update(outputs.counts)
+        self.stats["batches"] += 1
+        self._flush_alo(0)
+
+    def _delivered(self, unit: Unit, error: KafkaError | None, _message: Message) -> None:
+        if error is not None:
+            self._delivery_error = error
+            return  # the unit stays open: its offsets are not committed
+        self._ledger.done(unit)
+
+    def _flush_alo(self, timeout: float) -> None:
+        """Serve delivery reports, then commit (asynchronously) the offsets now done."""
+        if timeout:
+            self._producer.flush(timeout)
+        else:
+            self._producer.poll(0)
+        now = time.monotonic()
+        if not timeout and now < self._next_alo_commit:
+            return  # an offset commit is a broker round trip: a few a second are plenty
+        self._next_alo_commit = now + ALO_COMMIT_INTERVAL
+        moved = [TopicPartition(t, p, offset) for (t, p), offset in self._ledger.offsets().items()
+                 if offset > self._committed_alo.get((t, p), -1)]  # fmt: skip
+        if not moved or self._delivery_error is not None:
+            return
+        try:
+            if timeout:
+                self._consumer.commit(offsets=moved, asynchronous=False)
+            else:
+                self._consumer.commit(offsets=moved, asynchronous=True)
+        except KafkaException as exc:
+            log.warning("offset commit failed (the requests may be answered again): %s", exc)
+            return
+        for tp in moved:
+            self._committed_alo[(tp.topic, tp.partition)] = tp.offset
 
     def close(self) -> None:
         """Finish the transaction in flight, leave the group; safe to call twice."""
@@ -427,10 +669,15 @@ class Scorer:
         self._producer.flush(10)
 
 
-def _next_offsets(batch: list[Request]) -> list[TopicPartition]:
-    """Committed offsets are 'last processed + 1' per partition of the batch."""
-    last: dict[tuple[str, int], int] = {}
-    for request in batch:
-        key = (request.topic, request.partition)
-        last[key] = max(last.get(key, -1), request.offset)
-    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+def _challenger_tally(outcome: Any) -> str:
+    if outcome.skipped is not None:
+        return f"challenger:skipped:{outcome.skipped}"
+    if outcome.error is not None:
+        return f"challenger:failed:{outcome.error[0]}"
+    return "challenger:scored"
+
+
+def _reply_fingerprint() -> bytes:
+    from schemas.codec import Codec
+
+    return Codec(load_schema("reply")).fingerprint

@@ -57,10 +57,26 @@ class BrokenChallenger(FlakyChampion):
 
 
 class SleepyChallenger(FlakyChampion):
-    """Answers correctly, one second late."""
+    """Answers correctly, 50 ms late per batch (River's row loop: the first row of each
+    call sleeps; the worker scores queued batches in one call)."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.last_call = 0.0
 
     def predict_proba_one(self, x: dict[str, Any]) -> dict[Any, float]:
-        time.sleep(1.0)
+        now = time.monotonic()
+        if now - self.last_call > 0.01:  # a new call: the rows of one call come back to back
+            time.sleep(0.05)
+        self.last_call = time.monotonic()
+        return dict(self.inner.predict_proba_one(x))
+
+
+class HungChallenger(FlakyChampion):
+    """Never answers (sleeps an hour on its first row)."""
+
+    def predict_proba_one(self, x: dict[str, Any]) -> dict[Any, float]:
+        time.sleep(3600)
         return dict(self.inner.predict_proba_one(x))
 
 
@@ -210,8 +226,10 @@ class Received:
         return dict(orjson.loads(self.value))
 
 
-def reader(kafka: KafkaConfig, topics: list[str], group: str) -> Consumer:
-    consumer = make_consumer(kafka, group)
+def reader(
+    kafka: KafkaConfig, topics: list[str], group: str, *, read_committed: bool = True
+) -> Consumer:
+    consumer = make_consumer(kafka, group, read_committed=read_committed)
     consumer.subscribe(topics)
     return consumer
 

@@ -8,11 +8,15 @@ import importlib
 import pytest
 
 from services.bench import BenchConfig
+from services.bench._audit import challenger_coverage
+from services.bench._faust_variants import VARIANTS
 from services.bench._swap import SwapTiming, swap_timing
 from services.bench._throughput import ReadBack, Throughput
+from streams.kafka import Topics
+from streams.scoring import ScorerConfig
 
-MODULES = ["_audit", "_latency", "_load", "_report", "_rss", "_run", "_swap", "_throughput",
-           "faust_app"]  # fmt: skip
+MODULES = ["_audit", "_clients", "_faust_variants", "_latency", "_load", "_report", "_results",
+           "_rss", "_run", "_swap", "_throughput", "faust_app"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -27,6 +31,9 @@ def test_quick_run_is_small_and_default_run_is_large() -> None:
     assert (quick.events, quick.latency_seconds) == (20_000, 5.0)
     assert (full.events, full.latency_seconds) == (200_000, 20.0)
     assert quick.faust_budget < full.faust_budget
+    assert quick.faust_events * len(quick.faust_variants) <= quick.events
+    assert set(quick.faust_variants) < {v.name for v in VARIANTS} == set(full.faust_variants)
+    assert (quick.floor_iterations, full.floor_iterations) == (300, 1_000)
     assert (quick.swap.promote_at, quick.swap.seconds) == (2.0, 5.0)
     assert (full.swap.promote_at, full.swap.seconds) == (3.0, 10.0)
 
@@ -36,11 +43,27 @@ def test_events_and_rate_override() -> None:
     assert (config.events, config.rate, config.latency_values) == (3_000, 500.0, 2_500)
 
 
+def test_the_passthrough_batches_like_the_scorer() -> None:
+    assert BenchConfig(events=10).max_batch == ScorerConfig(Topics()).max_batch
+
+
+def test_challenger_coverage_counts_failures_and_leaves_out_the_unsampled() -> None:
+    outcomes = {"scored": 97, "failed:model_failed": 1, "skipped:busy": 1, "none": 1,
+                "skipped:sampled_out": 50}  # fmt: skip
+    coverage = challenger_coverage(outcomes)
+    assert (coverage.logged, coverage.sampled_out, coverage.covered, coverage.missing) == (
+        150, 50, 98, 2,
+    )  # fmt: skip
+    assert coverage.share == pytest.approx(0.98)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
         {"events": 0},
         {"events": 10, "rate": 0.0},
+        {"events": 10, "faust_share": 0.0},
+        {"events": 10, "faust_variants": ("take", "batch")},
         {"events": 10, "latency_seconds": 1.0},
         {"events": 10, "swap_promote_at": 0.0},
         {"events": 10, "swap_promote_at": 10.0, "swap_seconds": 10.0},

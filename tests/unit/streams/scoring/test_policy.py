@@ -1,4 +1,5 @@
-"""The serving policy, pure: champion, backup on failure or deadline, shadow challenger."""
+"""The serving policy, pure: champion, backup on failure or deadline, shadow challenger on
+its own worker."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ import numpy as np
 import pytest
 
 from schemas.codec import Codec
-from streams.scoring import Deployment, Guard, ServedModel, ServingPolicy, adapt, score
+from streams.scoring import (
+    Deployment,
+    Frame,
+    Guard,
+    ServedModel,
+    ServingPolicy,
+    adapt,
+    challenger_outcomes,
+    score,
+    shadow,
+)
 from streams.scoring.envelope import dlq_headers, parse_request
 
 SCHEMA = {"type": "record", "name": "R", "fields": [{"name": "a", "type": "double"}]}
@@ -69,45 +80,110 @@ def deployment(
 
 
 ROWS = [{"a": 1.0}, {"a": -1.0}, {"a": 2.0}]
+FRAME = Frame(ROWS)
 IDS = ["r0", "r1", "r2"]
 # for the tests that are not about deadlines: waits that only bound what must happen
-PATIENT = ServingPolicy(champion_deadline=30.0, backup_deadline=30.0, challenger_grace=30.0)
+PATIENT = ServingPolicy(champion_deadline=30.0, backup_deadline=30.0, challenger_deadline=30.0)
+
+
+def shadow_outcomes(dep: Deployment, frame: Frame, ids: list[str], policy: ServingPolicy,
+                    wait: float = 30.0) -> list[Any]:  # fmt: skip
+    """The challenger's outcomes, polled as the scorer does until they are known."""
+    shadowed = shadow(dep, frame, ids, policy)
+    limit = time.monotonic() + wait
+    while (found := challenger_outcomes(shadowed, len(frame), time.monotonic())) is None:
+        assert time.monotonic() < limit, "the challenger's outcomes never became known"
+        time.sleep(0.001)
+    return found
 
 
 def test_champion_serves_and_challenger_shadows() -> None:
-    out = score(deployment(Picky(), Doubler()), ROWS, IDS, PATIENT)
+    dep = deployment(Picky(), Doubler())
+    out = score(dep, FRAME, PATIENT)
     assert [o.served_by for o in out] == ["champion", "none", "champion"]
     assert [o.served.output for o in out] == [1.0, None, 2.0]
-    assert [o.challenger.output for o in out] == [2.0, -2.0, 4.0]  # type: ignore[union-attr]
+    assert all(o.challenger is None for o in out)  # the reply path never holds the challenger
+    assert [o.output for o in shadow_outcomes(dep, FRAME, IDS, PATIENT)] == [2.0, -2.0, 4.0]
     assert out[1].champion.error is not None and out[1].champion.error[0] == "model_failed"
 
 
 def test_backup_answers_exactly_the_rows_the_champion_failed() -> None:
-    out = score(deployment(Picky(), backup=Doubler()), ROWS, IDS, PATIENT)
+    out = score(deployment(Picky(), backup=Doubler()), FRAME, PATIENT)
     assert [o.served_by for o in out] == ["champion", "backup", "champion"]
     assert out[1].served.output == -2.0 and out[0].backup is None
 
 
 def test_champion_past_its_deadline_hands_over_to_the_backup() -> None:
     policy = ServingPolicy(champion_deadline=0.05)
-    out = score(deployment(Slow(), backup=Doubler()), ROWS[:1], IDS[:1], policy)
+    out = score(deployment(Slow(), backup=Doubler()), FRAME.take([0]), policy)
     assert out[0].served_by == "backup" and out[0].champion.error[0] == "timeout"  # type: ignore[index]
 
 
-def test_a_slow_challenger_costs_at_most_its_grace_and_is_recorded() -> None:
+def test_a_hung_challenger_holds_nothing_and_each_batch_gets_its_own_timeout() -> None:
     held = Held()
     dep = deployment(Doubler(), held)
+    policy = ServingPolicy(challenger_deadline=0.05)
     try:
-        first = score(dep, ROWS, IDS, ServingPolicy(challenger_grace=0.01))
-        second = score(dep, ROWS, IDS, ServingPolicy(challenger_grace=0.01))
-        # both batches were answered while the challenger's first call was still stuck,
-        # and it was not called again: the caller walked away after the grace
-        assert held.begun <= 1 and held.finished == 0
+        started = time.monotonic()
+        first = shadow(dep, FRAME, IDS, policy)
+        replies = [score(dep, FRAME, policy) for _ in range(3)]
+        second = shadow(dep, FRAME, IDS, policy)
+        assert time.monotonic() - started < 0.5  # replies never waited for the challenger
+        assert challenger_outcomes(second, 3, time.monotonic()) is None  # not yet due
+        time.sleep(0.06)
+        now = time.monotonic()
+        for shadowed in (first, second):
+            outcomes = challenger_outcomes(shadowed, 3, now)
+            assert outcomes is not None
+            assert {o.error[0] for o in outcomes} == {"timeout"}  # type: ignore[union-attr,index]
+        assert held.begun == 1 and held.finished == 0  # one stuck call, no pile-up
     finally:
         held.release.set()
-    assert {o.challenger.error[0] for o in first} == {"timeout"}  # type: ignore[union-attr,index]
-    assert {o.challenger.skipped for o in second} == {"busy"}  # type: ignore[union-attr]
-    assert all(o.served_by == "champion" for o in first + second)
+    assert all(o.served_by == "champion" for batch in replies for o in batch)
+
+
+class Sleepy:
+    """50 ms per call, whatever the batch: a challenger slower than the batches come."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def predict_one(self, x: dict[str, Any]) -> float:
+        return x["a"]
+
+
+def test_a_slow_challenger_catches_up_on_queued_batches_and_drops_none() -> None:
+    from streams.scoring.adapters import RiverRegressor
+
+    class SleepyPredictor(RiverRegressor):
+        def __init__(self) -> None:
+            super().__init__(Sleepy())
+            self.sizes: list[int] = []
+
+        def predict(self, rows: Any) -> Any:
+            frame = Frame.of(rows)
+            self.sizes.append(len(frame))
+            time.sleep(0.05)
+            return super().predict(frame)
+
+    predictor = SleepyPredictor()
+    dep = deployment(Doubler())
+    dep = Deployment(dep.model, dep.task, dep.codec, dep.champion,
+                     ServedModel(2, predictor, guard=Guard("c")))  # fmt: skip
+    batches = [shadow(dep, FRAME, IDS, PATIENT) for _ in range(20)]
+    limit = time.monotonic() + 30
+    results = []
+    for shadowed in batches:
+        while (found := challenger_outcomes(shadowed, 3, time.monotonic())) is None:
+            assert time.monotonic() < limit
+            time.sleep(0.005)
+        results.append(found)
+    assert all(
+        o.ok and o.output == r["a"] for batch in results for o, r in zip(batch, ROWS, strict=True)
+    )  # type: ignore[union-attr]
+    assert (
+        sum(predictor.sizes) == 60 and len(predictor.sizes) < 20
+    )  # queued batches scored together
 
 
 def test_shadow_sampling_is_deterministic_per_request_id() -> None:
@@ -116,8 +192,8 @@ def test_shadow_sampling_is_deterministic_per_request_id() -> None:
     chosen = [dep.in_shadow(i) for i in ids]
     assert chosen == [dep.in_shadow(i) for i in ids]
     assert 0.25 < sum(chosen) / len(ids) < 0.35
-    out = score(dep, [{"a": 1.0}] * 200, ids[:200], PATIENT)
-    skipped = [o.challenger.skipped == "sampled_out" for o in out]  # type: ignore[union-attr]
+    out = shadow_outcomes(dep, Frame([{"a": 1.0}] * 200), ids[:200], PATIENT)
+    skipped = [o.skipped == "sampled_out" for o in out]
     assert skipped == [not c for c in chosen[:200]]
 
 
