@@ -55,7 +55,7 @@ METHOD = {
     "fast_latency": "scorer --guarantee at-least-once, a second process once the first "
     "stopped; as the latency above",
     "coverage": "(scored + failed) / requests in the shadow sample; prediction logs of the "
-    "throughput and latency phases",
+    "throughput, latency and ordinary-challenger impact phases",
     "rss": "VmRSS every 0.5 s: ready, after both throughput phases (warm), peak, end of latency",
     "swap": "open loop at the offered rate, the challenger promoted under it: promote() "
     "returned → first reply by the new version (its created_at); longest gap between "
@@ -220,9 +220,9 @@ def _coverage_counts(scorer: ScorerRun) -> dict[str, int]:
 def _impact(scorer: ScorerRun) -> dict[str, float] | None:
     """Reply latency of one champion with an ordinary and with a 50 ms-per-batch
     challenger at 500 req/s, and what the sleepy one added at p99 (negative: nothing)."""
-    ordinary, sleepy = scorer.impact.get("ordinary"), scorer.impact.get("sleepy")
-    if ordinary is None or sleepy is None:
+    if "ordinary" not in scorer.impact or "sleepy" not in scorer.impact:
         return None
+    ordinary, sleepy = scorer.impact["ordinary"].summary, scorer.impact["sleepy"].summary
     return {"ordinary_p50": ordinary.p50, "ordinary_p99": ordinary.p99,
             "sleepy_p50": sleepy.p50, "sleepy_p99": sleepy.p99,
             "p99_added": sleepy.p99 - ordinary.p99}  # fmt: skip
@@ -247,6 +247,7 @@ def _counts(config: BenchConfig, m: Measured) -> dict[str, Any]:
         "challenger": _prefixed(scorer.logged, "challenger:"),
         "challenger_coverage": _coverage_counts(scorer),
         "swap": _swap_counts(scorer.swap),
+        "shadow_impact": {label: _latency_counts(run) for label, run in scorer.impact.items()},
         "faust": {name: _faust_counts(config.faust_events, run) for name, run in m.faust.items()},
     }  # fmt: skip
 

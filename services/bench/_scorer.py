@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.bench._audit import log_tally, reply_tally
-from services.bench._latency import LatencyResult, LatencySummary, measure_latency
+from services.bench._latency import LatencyResult, measure_latency
 from services.bench._load import preload
 from services.bench._progress import Display
 from services.bench._rss import RssSampler, RssSummary
@@ -55,11 +55,11 @@ class ScorerRun:
     rss: RssSummary
     replies: Counter[str]
     sklearn_replies: Counter[str]
-    logged: Counter[str]  # served_by and challenger outcomes, throughput and latency phases
+    logged: Counter[str]  # served_by and challenger outcomes: throughput, latency, impact
     stats: dict[str, Any]  # the scorer's own counters: every phase, every model
     exit_code: int | None
     swap: SwapResult
-    impact: dict[str, LatencySummary]  # reply latency: "ordinary" vs "sleepy" challenger
+    impact: dict[str, LatencyResult]  # reply latency: "ordinary" vs "sleepy" challenger
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,9 @@ def run_scorer_phases(
         service.check_alive()
     with display.step("auditing replies and prediction logs"):
         replies, sklearn_replies = reply_tally(back.values), reply_tally(sklearn.values)
-        logged = log_tally(kafka, names.predictions, events + latency.sent,
-                           group=f"{names.prefix}.bench.audit")  # fmt: skip
+        # the model's log: the throughput, latency and ordinary-challenger impact requests
+        expected = events + latency.sent + impact["ordinary"].sent
+        logged = log_tally(kafka, names.predictions, expected, group=f"{names.prefix}.bench.audit")
     return ScorerRun(back, sklearn, latency, sampler.summary(), replies, sklearn_replies, logged,
                      scorer_stats(service), service.stop(), swapped, impact)  # fmt: skip
 
@@ -155,7 +156,7 @@ IMPACT_RATE = 500.0  # req/s: the shadow-impact phase's offered load
 
 def _impact_phase(
     stack: BenchStack, display: Display, values: Sequence[bytes], seconds: float
-) -> dict[str, LatencySummary]:
+) -> dict[str, LatencyResult]:
     """Reply latency of the same champion with an ordinary challenger (``MODEL``) and with
     one that sleeps 50 ms per batch (``SLEEPY_MODEL``), one after the other."""
     names, n = stack.names, min(len(values), round(IMPACT_RATE * seconds))
@@ -167,7 +168,7 @@ def _impact_phase(
                 values[:n], rate=IMPACT_RATE, warmup=1.0,
                 group=f"{names.prefix}.bench.impact-{label}", on_progress=step,
             )  # fmt: skip
-        out[label] = result.summary
+        out[label] = result
     return out
 
 

@@ -74,7 +74,7 @@ def test_quick_bench_reports_every_measurement(kafka: KafkaConfig, tmp_path: Pat
     assert all(positive(v) for v in report["ratios"].values()), report["ratios"]
     assert set(report["ratios"]) >= {"latency_p99_vs_floor", "scorer_vs_passthrough_txn",
                                      "scorer_vs_faust"}  # fmt: skip
-    assert len(report["targets"]) == 9 and "swap gap ≤ 1,000 ms" in report["targets"]
+    assert len(report["targets"]) == 10 and "swap gap ≤ 1,000 ms" in report["targets"]
     for name, target in report["targets"].items():
         assert set(target) >= {"target", "measured", "met"}, name
         assert isinstance(target["met"], bool) and target["measured"] is not None, name
@@ -94,11 +94,13 @@ def test_quick_bench_reports_every_measurement(kafka: KafkaConfig, tmp_path: Pat
     assert 0 < lat["measured"] <= lat["replies"]
     fast = counts["fast_latency"]
     assert fast["sent"] == fast["replies"] == lat["sent"] and fast["measured"] > 0, fast
-    assert sum(counts["challenger"].values()) == EVENTS + lat["sent"]
-    assert sum(counts["logged"].values()) == EVENTS + lat["sent"]
+    # the model's prediction log: throughput, latency and the shadow-impact reference phase
+    logged = EVENTS + lat["sent"] + counts["shadow_impact"]["ordinary"]["sent"]
+    assert sum(counts["challenger"].values()) == logged
+    assert sum(counts["logged"].values()) == logged
     assert counts["challenger"].get("scored", 0) > 0
     coverage = counts["challenger_coverage"]
-    assert coverage["logged"] == EVENTS + lat["sent"]
+    assert coverage["logged"] == logged
     assert coverage["covered"] + coverage["missing"] + coverage["sampled_out"] == coverage["logged"]
     timed = round(EVENTS * 0.25)  # each faust variant's share of the requests in --quick
     for name, faust in counts["faust"].items():
@@ -113,8 +115,14 @@ def test_quick_bench_reports_every_measurement(kafka: KafkaConfig, tmp_path: Pat
     assert swap["by_version"]["1"] > 0 and swap["by_version"]["2"] > 0
     assert sum(swap["by_version"].values()) == swap["sent"]
     stats = report["scorer_stats"]  # what the scorer itself counted, every phase, every model
+    impact = counts["shadow_impact"]  # the same champion, an ordinary and a 50 ms challenger
+    assert set(impact) == {"ordinary", "sleepy"}, impact
+    assert all(run["sent"] == run["replies"] > 0 for run in impact.values()), impact
+    shadow = report["shadow_impact_ms"]
+    assert shadow["p99_added"] == shadow["sleepy_p99"] - shadow["ordinary_p99"]
     answered = stats.get("replies", 0) + stats.get("errors", 0)
-    assert answered == 2 * EVENTS + lat["sent"] + swap["sent"]
+    sent_to_impact = sum(run["sent"] for run in impact.values())
+    assert answered == 2 * EVENTS + lat["sent"] + swap["sent"] + sent_to_impact
 
     text = screen.getvalue()
     assert "targets" in text and "scorer (champion + challenger, EOS)" in text
