@@ -268,11 +268,16 @@ def _stat(log: str, name: str) -> str:
 
 
 def _killed_three_times_then_served(scorer: ScorerProcess, consumer: Any) -> list[Received]:
-    """kill -9 the scorer 0.8 s after each of three starts, then let a fourth serve the
-    rest: the replies and log records read back (20,000 requests, so 40,000 messages)."""
+    """kill -9 the scorer 0.5 s after it got its partitions, three times, then let a
+    fourth serve the rest: the replies and log records read back (20,000 requests, so
+    40,000 messages)."""
     for _ in range(3):
+        seen = scorer.log.read_text().count("assigned ") if scorer.log.exists() else 0
         scorer.start()
-        time.sleep(0.8)
+        deadline = time.monotonic() + 60  # "ready" comes before the partitions: wait for them
+        while scorer.log.read_text().count("assigned ") <= seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # mid-stream: with batches of 200 a transaction is almost always open
         scorer.kill()
     scorer.start()
     got = collect(consumer, 40_000, timeout=120, quiet=3)
