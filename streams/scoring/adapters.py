@@ -93,37 +93,31 @@ class RiverClassifier:
 
 
 class RiverRegressor:
-    """``predict_one`` per row."""
+    """``predict_one`` per row, as a number."""
 
     def __init__(self, model: Any) -> None:
         self._one = model.predict_one
 
+    @staticmethod
+    def _convert(value: Any) -> str | float:
+        return float(value)
+
     def predict(self, rows: Rows) -> list[Outcome]:
         out = []
-        clock = time.perf_counter
+        clock, one, convert = time.perf_counter, self._one, self._convert
         for row in Frame.of(rows).rows:
             started = clock()
             try:
-                value = float(self._one(row))
-                out.append(Outcome(value, None, (clock() - started) * 1e3))
-            except Exception as exc:  # noqa: BLE001
+                out.append(Outcome(convert(one(row)), None, (clock() - started) * 1e3))
+            except Exception as exc:  # noqa: BLE001 - a model failure is data, not a crash
                 out.append(_failure(exc, started))
         return out
 
 
 class _RiverLabelOnly(RiverRegressor):
-    """A River classifier without probabilities: labels only."""
+    """A River classifier without probabilities: ``predict_one`` per row, as a label."""
 
-    def predict(self, rows: Rows) -> list[Outcome]:
-        out = []
-        clock = time.perf_counter
-        for row in Frame.of(rows).rows:
-            started = clock()
-            try:
-                out.append(Outcome(_label(self._one(row)), None, (clock() - started) * 1e3))
-            except Exception as exc:  # noqa: BLE001
-                out.append(_failure(exc, started))
-        return out
+    _convert = staticmethod(_label)
 
 
 class CompiledRiver:
