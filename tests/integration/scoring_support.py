@@ -242,14 +242,14 @@ def collect(
     got: list[Received] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and len(got) < expected:
-        got += _take(consumer, 0.2)
+        got += take(consumer, 0.2)
     end = time.monotonic() + quiet
     while time.monotonic() < end:
-        got += _take(consumer, 0.2)
+        got += take(consumer, 0.2)
     return got
 
 
-def _take(consumer: Consumer, timeout: float) -> Iterator[Received]:
+def take(consumer: Consumer, timeout: float) -> Iterator[Received]:
     for m in consumer.consume(2000, timeout):
         if m.error() is None:
             yield Received(

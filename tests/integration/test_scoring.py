@@ -25,6 +25,7 @@ from tests.integration.scoring_support import (
     decode_reply,
     reader,
     send,
+    take,
     trained,
 )
 
@@ -267,22 +268,50 @@ def _stat(log: str, name: str) -> str:
     return found[-1] if found else "0"
 
 
-def _killed_three_times_then_served(scorer: ScorerProcess, consumer: Any) -> list[Received]:
-    """kill -9 the scorer 0.5 s after it got its partitions, three times, then let a
-    fourth serve the rest: the replies and log records read back (20,000 requests, so
-    40,000 messages)."""
-    for _ in range(3):
-        seen = scorer.log.read_text().count("assigned ") if scorer.log.exists() else 0
+def _killed_three_times_then_served(
+    scorer: ScorerProcess, consumer: Any, watch: Any, *, until_aborted: str | None = None
+) -> tuple[list[Received], list[Received]]:
+    """kill -9 the scorer while it is writing, at least three times, then let one more
+    incarnation serve the rest. Returns what ``consumer`` read back (20,000 requests, so
+    40,000 messages) and everything ``watch`` (a read_uncommitted reader) saw.
+
+    Each kill waits until ``watch`` sees this incarnation's output arrive: the scorer is
+    then mid-stream, and with batches of 200 a transaction is almost always open. With
+    ``until_aborted`` (the reply topic), kills go on (at most eight) until one provably
+    landed inside a transaction: a request answered twice in the uncommitted log, once
+    in the aborted transaction and once in the one that redid it."""
+    seen: list[Received] = []
+    kills = 0
+    while True:
+        before = scorer.log.read_text().count("assigned ") if scorer.log.exists() else 0
         scorer.start()
         deadline = time.monotonic() + 60  # "ready" comes before the partitions: wait for them
-        while scorer.log.read_text().count("assigned ") <= seen and time.monotonic() < deadline:
+        while scorer.log.read_text().count("assigned ") <= before and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(0.5)  # mid-stream: with batches of 200 a transaction is almost always open
+        fresh: list[Received] = []
+        deadline = time.monotonic() + 15
+        while not fresh and time.monotonic() < deadline:
+            fresh = list(_take_now(watch))
+        seen += fresh
+        if not fresh or kills >= 8:
+            break  # nothing left to serve, or enough tries
+        if kills >= 3 and (until_aborted is None or _answered_twice(seen, until_aborted)):
+            break
         scorer.kill()
-    scorer.start()
+        kills += 1
     got = collect(consumer, 40_000, timeout=120, quiet=3)
     scorer.stop()
-    return got
+    seen += collect(watch, 0, timeout=0, quiet=2)
+    return got, seen
+
+
+def _take_now(consumer: Any) -> list[Received]:
+    return list(take(consumer, 0.05))
+
+
+def _answered_twice(seen: list[Received], topic: str) -> bool:
+    keys = Counter(m.key for m in seen if m.topic == topic)
+    return any(n > 1 for n in keys.values())
 
 
 def test_kill_minus_nine_three_times_loses_and_duplicates_nothing(
@@ -295,7 +324,9 @@ def test_kill_minus_nine_three_times_loses_and_duplicates_nothing(
     everything = reader(stack.kafka, topics, unique("u"), read_committed=False)
     send(stack.kafka, stack.topics.requests("m"), rows(20_000, seed=13))
     scorer = ScorerProcess(stack, "k", "--max-batch", "200")
-    got = _killed_three_times_then_served(scorer, consumer)
+    got, written = _killed_three_times_then_served(
+        scorer, consumer, everything, until_aborted=stack.topics.replies("m")
+    )
     replies = [m for m in got if m.topic == stack.topics.replies("m")]
     by_id = replies_by_id(replies)
     duplicates = {k: len(v) for k, v in by_id.items() if len(v) > 1}
@@ -308,8 +339,8 @@ def test_kill_minus_nine_three_times_loses_and_duplicates_nothing(
     )
     assert set(logged) == set(by_id) and set(logged.values()) == {1}
     # and a kill landed inside a transaction: its outputs are in the log, aborted
-    written = collect(everything, 40_000, timeout=60, quiet=2)
-    assert len(written) > len(got), "no kill landed between a transaction's produce and commit"
+    assert _answered_twice(written, stack.topics.replies("m")), "no kill landed mid-transaction"
+    assert len(written) > len(got)
 
 
 def test_at_least_once_mode_loses_nothing_under_kill_minus_nine(
@@ -321,7 +352,8 @@ def test_at_least_once_mode_loses_nothing_under_kill_minus_nine(
     consumer = reader(stack.kafka, topics, unique("g"))
     send(stack.kafka, stack.topics.requests("m"), rows(20_000, seed=17))
     scorer = ScorerProcess(stack, "a", "--guarantee", "at-least-once", "--max-batch", "200")
-    got = _killed_three_times_then_served(scorer, consumer)
+    watch = reader(stack.kafka, topics, unique("u"), read_committed=False)
+    got, _ = _killed_three_times_then_served(scorer, consumer, watch)
     log = scorer.log.read_text()
     assert "(at-least-once)" in log
     replies = replies_by_id([m for m in got if m.topic == stack.topics.replies("m")])
