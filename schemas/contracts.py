@@ -14,13 +14,28 @@ from __future__ import annotations
 import copy
 import functools
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from schemas.codec import Codec, Record, SchemaError
+import orjson
+
+from schemas.codec import MAGIC, Codec, DecodeError, Record, SchemaError
 from schemas.labels import coerce_feedback
 
-__all__ = ["AVRO_DIR", "codec_for", "load_schema", "sample_record", "schema_names"]
+__all__ = [
+    "AVRO_DIR",
+    "CHECKED_JSON",
+    "codec_for",
+    "decode_value",
+    "load_schema",
+    "sample_record",
+    "schema_names",
+]
+
+# Feedback comes from any producer, so its JSON is checked. The prediction log, written by
+# the scorer, is only parsed: a check costs ~25 µs a record where orjson alone takes ~4 µs.
+CHECKED_JSON: Final = frozenset({"feedback"})
 
 AVRO_DIR: Final = Path(__file__).parent / "avro"
 _SAMPLE_TIME_MS: Final = 1_700_000_000_000  # 2023-11-14T22:13:20Z
@@ -55,6 +70,31 @@ def codec_for(name: str) -> Codec:
     except json.JSONDecodeError as exc:
         raise SchemaError(f"expected JSON in {path.name}, got {exc}") from exc
     return Codec(raw, coerce=_COERCE.get(name))
+
+
+def decode_value(
+    value: bytes, headers: Mapping[str, bytes | str | None], contract: str
+) -> dict[str, Any]:
+    """The record in ``value``, JSON or Avro by its ``content-type`` header (sniffed when
+    absent), as the sink and the monitor read the topics the product writes.
+
+    >>> decode_value(b'{"request_id": "r1"}', {}, "prediction_log")
+    {'request_id': 'r1'}
+    """
+    ctype = headers.get("content-type") or b""
+    if isinstance(ctype, str):
+        ctype = ctype.encode()
+    if contract in CHECKED_JSON:
+        return codec_for(contract).decode(value, ctype or None)
+    if ctype == b"application/json" or (not ctype and value[:2] != MAGIC):
+        try:
+            record = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise DecodeError(f"not JSON: {exc}") from exc
+        if not isinstance(record, dict):
+            raise DecodeError(f"expected a JSON object, got {type(record).__name__}")
+        return record
+    return codec_for(contract).decode_avro(value)
 
 
 def sample_record(name: str) -> Record:

@@ -89,7 +89,10 @@ class KafkaConfig:
 def producer_config(
     cfg: KafkaConfig, *, transactional_id: str | None = None, **overrides: Any
 ) -> dict[str, Any]:
-    """Producer settings: idempotent, acks=all, 1 ms linger (no fixed wait per request).
+    """Producer settings: idempotent, acks=all, 1 ms linger (no fixed wait per request),
+    and Java's key partitioner (murmur2), so that a record keyed by request id lands on the
+    same partition number whichever client wrote it: the monitor relies on a request's
+    prediction log record and its label sharing a partition.
 
     >>> c = producer_config(KafkaConfig("127.0.0.1:9092"), transactional_id="scorer-1")
     >>> c["transactional.id"], c["enable.idempotence"], c["linger.ms"]
@@ -101,6 +104,7 @@ def producer_config(
         "linger.ms": 1,
         "batch.num.messages": 10_000,
         "message.timeout.ms": 30_000,
+        "partitioner": "murmur2_random",
     }
     if transactional_id:
         # message.timeout.ms must stay below transaction.timeout.ms. A new transaction's

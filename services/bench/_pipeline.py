@@ -19,7 +19,7 @@ from confluent_kafka import TopicPartition
 
 from services.bench._progress import Display
 from services.bench._stack import BenchStack
-from services.monitor import watch_factory
+from services.monitor import spec_for, watch_factory
 from services.registry import RegistryView
 from services.sink import Sink, SinkConfig
 from services.warehouse import connect
@@ -89,7 +89,7 @@ def _monitor(stack: BenchStack, display: Display, upper: int) -> tuple[int, floa
     config = MonitorConfig(
         stack.names.topics, instance_id="bench", max_batch=2_000, max_interval=0.5
     )
-    loop = MonitorLoop(stack.kafka, config, watch_factory(view))
+    loop = MonitorLoop(stack.kafka, config, watch_factory(view), spec_for(view))
     steps: list[tuple[int, float]] = []
     quiet = 0
     with display.phase("monitor (all estimators, exactly once)", upper) as advance:

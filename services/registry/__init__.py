@@ -2,10 +2,11 @@
 
 A model version is an artifact (a River or scikit-learn predictor serialised with
 cloudpickle or joblib, SHA-256 verified on every load) plus its metadata: input schema
-(the contract checked at the door), features, sensitive attributes, lineage (training
-data fingerprint, code version, hyperparameters, metrics, author), and a reference
-profile of the training data that drift is measured against. Versions count up from 1
-per model.
+(the contract checked at the door), features, sensitive attributes, a classifier's
+classes and positive class (declared, or inferred: the class reading true, 1 or yes),
+lineage (training data fingerprint, code version, hyperparameters, metrics, author), and
+a reference profile of the training data that drift is measured against. Versions count
+up from 1 per model.
 
 Topics (Avro single-object values, ``schemas/avro``)::
 

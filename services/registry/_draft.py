@@ -17,6 +17,7 @@ from services.registry import _artifact
 from services.registry._errors import ArtifactTooLargeError, InvalidModelError, InvalidSchemaError
 from services.registry._input_schema import check_sensitive, feature_kinds, validate_input_schema
 from services.registry._model import ModelVersion, Role, Task
+from services.registry._positive import positive_label as _positive_label
 from services.registry._profile import data_fingerprint, reference_profile
 from streams.kafka import validate_model_name
 
@@ -43,6 +44,7 @@ class Draft:
     training_metrics: Mapping[str, float] = field(default_factory=dict)
     code_version: str | None = None
     classes: tuple[str, ...] | None = None
+    positive_label: str | None = None
     profile: Mapping[str, Any] | None = None
     fingerprint: str | None = None
 
@@ -67,6 +69,7 @@ class Draft:
             code_version=self.code_version,
             reference_profile=self.profile,
             classes=self.classes,
+            positive_label=self.positive_label,
             environment=_artifact.environment(),
         )
 
@@ -87,17 +90,22 @@ def make_draft(
     training_metrics: Mapping[str, float] | None = None,
     code_version: str | None = None,
     role: str | None = None,
+    positive_label: str | None = None,
 ) -> Draft:
     """Check every input of a registration (nothing is written yet). ``model`` is the
-    loaded predictor: its task is guessed when ``task`` is None, its classes recorded."""
+    loaded predictor: its task is guessed when ``task`` is None, its classes recorded, and
+    a classifier's positive class checked or inferred (``services.registry._positive``)."""
     check_size(name, data, max_bytes)
     _artifact.require_predictor(model)
-    classes = _artifact.class_labels(model)
+    name = _check_name(name)
+    checked_task = _check_choice("task", task or _guess_task(name, model), _TASKS)
+    labels = _artifact.class_labels(model)
+    classes = None if labels is None else tuple(labels)
     features = validate_input_schema(input_schema)
     profile, fingerprint = _describe(reference, input_schema, features)
     return Draft(
-        name=_check_name(name),
-        task=_check_choice("task", task or _guess_task(name, model), _TASKS),  # type: ignore[arg-type]  # checked
+        name=name,
+        task=checked_task,  # type: ignore[arg-type]  # checked against the Literal's values
         input_schema=dict(input_schema),
         features=features,
         data=data,
@@ -108,7 +116,8 @@ def make_draft(
         hyperparameters={str(k): str(v) for k, v in (hyperparameters or {}).items()},
         training_metrics=_check_metrics(training_metrics or {}),
         code_version=code_version or None,
-        classes=None if classes is None else tuple(classes),
+        classes=classes,
+        positive_label=_positive_label(name, checked_task, classes, positive_label),
         profile=profile,
         fingerprint=fingerprint,
     )

@@ -17,7 +17,12 @@ Role = Literal["champion", "challenger", "backup"]
 
 @dataclass(frozen=True)
 class ModelVersion:
-    """One registered version: its contract, lineage and where its artifact is."""
+    """One registered version: its contract, lineage and where its artifact is.
+
+    ``positive_label`` is the class a classifier's selection rates and fairness count
+    (one of ``classes`` when those are known); None for a regressor, and for versions
+    registered before it was recorded.
+    """
 
     name: str
     version: int
@@ -38,6 +43,7 @@ class ModelVersion:
     code_version: str | None = None
     reference_profile: Mapping[str, Any] | None = None
     classes: tuple[str, ...] | None = None
+    positive_label: str | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
 
     @property

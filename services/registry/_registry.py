@@ -82,13 +82,17 @@ class Registry:
         code_version: str | None = None,
         fmt: str = "cloudpickle",
         role: str | None = None,
+        positive_label: str | None = None,
     ) -> ModelVersion:
         """Serialise ``model_obj`` and register it as the next version of ``name``.
 
         ``task`` is guessed from the library when None (scikit-learn's and River's
         classifier / regressor types). ``role`` (champion, challenger, backup) also routes
         traffic to the version; the first version of a model becomes champion unless a
-        role says otherwise.
+        role says otherwise. ``positive_label`` is the class a classifier's selection
+        rates and fairness count: one of its classes, as text; when None it is the one
+        class reading ``true``, ``1`` or ``yes`` (:class:`InvalidModelError` if there is
+        not exactly one), or ``"True"`` for a model that does not expose its classes.
         """
         _artifact.require_predictor(model_obj)
         draft = make_draft(
@@ -96,6 +100,7 @@ class Registry:
             fmt=fmt, max_bytes=self.max_artifact_bytes, reference=reference,
             sensitive=sensitive, description=description, hyperparameters=hyperparameters,
             training_metrics=training_metrics, code_version=code_version, role=role,
+            positive_label=positive_label,
         )  # fmt: skip
         return self._register(draft)
 
@@ -114,9 +119,11 @@ class Registry:
         training_metrics: Mapping[str, float] | None = None,
         code_version: str | None = None,
         role: str | None = None,
+        positive_label: str | None = None,
     ) -> ModelVersion:
         """Register an artifact already serialised (a file). It is loaded once to check
-        that it is a predictor, which runs its code: register only files you trust."""
+        that it is a predictor, which runs its code: register only files you trust.
+        Arguments as :meth:`register`."""
         check_size(name, data, self.max_artifact_bytes)
         model = _artifact.deserialize(data, _artifact.check_format(fmt))
         draft = make_draft(
@@ -124,6 +131,7 @@ class Registry:
             max_bytes=self.max_artifact_bytes, reference=reference, sensitive=sensitive,
             description=description, hyperparameters=hyperparameters,
             training_metrics=training_metrics, code_version=code_version, role=role,
+            positive_label=positive_label,
         )  # fmt: skip
         return self._register(draft)
 
@@ -322,4 +330,5 @@ def _summary(version: ModelVersion) -> dict[str, Any]:
         "chunks": version.chunk_count,
         "training_data_fingerprint": version.training_data_fingerprint,
         "code_version": version.code_version,
+        "positive_label": version.positive_label,
     }

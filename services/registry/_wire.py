@@ -36,6 +36,7 @@ __all__ = [
     "chunk_key",
     "chunk_record",
     "codec",
+    "earlier_schemas",
     "event_record",
     "from_millis",
     "parse_key",
@@ -63,11 +64,33 @@ CHUNK_SCHEMA: Final = {
 }
 
 
+# Fields added to a record after its first release, oldest first. A record names its
+# writer schema by fingerprint, so the schemas before each addition stay readable: the
+# compacted topics keep records for ever, and an added field takes its default in them.
+ADDED_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {"model_metadata": ("positive_label",)}
+
+
 @cache
 def codec(kind: str) -> Codec:
-    """The codec of ``model_metadata``, ``routing``, ``model_event`` or ``chunk``."""
+    """The codec of ``model_metadata``, ``routing``, ``model_event`` or ``chunk``; it also
+    reads records written before the :data:`ADDED_FIELDS` of ``kind``."""
     schema = CHUNK_SCHEMA if kind == "chunk" else load_schema(kind)
-    return Codec(schema, max_bytes=TOPIC_MAX_BYTES)
+    earlier = earlier_schemas(schema, ADDED_FIELDS.get(kind, ()))
+    return Codec(schema, max_bytes=TOPIC_MAX_BYTES, writer_schemas=earlier)
+
+
+def earlier_schemas(schema: Mapping[str, Any], added: tuple[str, ...]) -> list[dict[str, Any]]:
+    """``schema`` as it was before each field of ``added`` (oldest first) was added.
+
+    >>> record = {"type": "record", "name": "R", "fields": [{"name": n, "type": "int"}
+    ...                                                      for n in ("a", "b", "c")]}
+    >>> [[f["name"] for f in s["fields"]] for s in earlier_schemas(record, ("b", "c"))]
+    [['a'], ['a', 'b']]
+    """
+    return [
+        {**schema, "fields": [f for f in schema["fields"] if f["name"] not in added[step:]]}
+        for step in range(len(added))
+    ]
 
 
 class VersionKey(NamedTuple):
@@ -132,6 +155,7 @@ def version_to_record(mv: ModelVersion) -> dict[str, Any]:
         "created_at": to_millis(mv.created_at),
         "reference_profile": None if profile is None else orjson.dumps(profile).decode(),
         "classes": None if mv.classes is None else list(mv.classes),
+        "positive_label": mv.positive_label,
         "artifact_format": mv.artifact_format,
         "artifact_sha256": mv.artifact_sha256,
         "artifact_size": mv.artifact_size,
@@ -158,6 +182,7 @@ def version_from_record(record: Mapping[str, Any]) -> ModelVersion:
         created_at=from_millis(record["created_at"]),
         reference_profile=None if profile is None else orjson.loads(profile),
         classes=None if classes is None else tuple(classes),
+        positive_label=record["positive_label"],
         artifact_format=record["artifact_format"],
         artifact_sha256=record["artifact_sha256"],
         artifact_size=record["artifact_size"],

@@ -18,6 +18,7 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from services.clikit import settings_or_exit
 from services.localstack import LocalStackError
@@ -106,6 +107,13 @@ def register(
         ),
     ] = None,
     code_version: Annotated[str | None, typer.Option(help="Git sha of the training code")] = None,
+    positive_label: Annotated[
+        str | None,
+        typer.Option(
+            help="The class selection rates and fairness count as positive, one of the "
+            "model's classes (default: the class reading true, 1 or yes)"
+        ),
+    ] = None,
     actor: Actor = "",
 ) -> None:
     """Register an artifact file as the next version of NAME (loads it once to check it:
@@ -117,14 +125,17 @@ def register(
             reference=None if reference is None else _read_frame(reference),
             sensitive=[item.strip() for item in sensitive.split(",") if item.strip()],
             description=description, code_version=code_version, role=role,
+            positive_label=positive_label,
         )  # fmt: skip
         routing = registry.routing(name)
     role_now = routing.role_of(version.version) if routing else None
+    positive = "" if version.positive_label is None else f"; positive {version.positive_label!r}"
     console.print(
         f"registered {name} v{version.version} ({role_now or 'no role'}; "
         f"{_size(version.artifact_size)} in {version.chunk_count} chunks, "
-        f"sha256 {version.artifact_sha256[:12]})",
+        f"sha256 {version.artifact_sha256[:12]}{positive})",
         soft_wrap=True,
+        markup=False,
     )
     print(f"version={version.version}")
 
@@ -187,12 +198,15 @@ def show(name: Name) -> None:
 
 
 def _versions_table(versions: list[ModelVersion], routing: Routing | None) -> Table:
-    table = _table("version", "role", "task", "created", "author", "size", "sha256")
+    table = _table("version", "role", "task", "positive", "created", "author", "size", "sha256")
     for mv in versions:
         role = routing.role_of(mv.version) if routing else None
         created = mv.created_at.strftime("%Y-%m-%d %H:%M")
         size, digest = _size(mv.artifact_size), mv.artifact_sha256[:12]
-        table.add_row(f"v{mv.version}", role or "-", mv.task, created, mv.author, size, digest)
+        table.add_row(
+            f"v{mv.version}", role or "-", mv.task, Text(mv.positive_label or "-"), created,
+            mv.author, size, digest,
+        )  # fmt: skip
     return table
 
 

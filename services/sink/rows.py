@@ -12,21 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any
 
 import orjson
 
-from schemas.codec import MAGIC, DecodeError
-from schemas.contracts import codec_for
+from schemas.contracts import decode_value
 
 __all__ = ["TABLES", "Landing", "Position", "decode_value", "table_for_topic"]
 
 Row = tuple[Any, ...]
-
-# Feedback comes from any producer, so its JSON is checked (as the monitor checks it). The
-# prediction log, written by the scorer, is only parsed: a check costs the sink ~25 µs a
-# row where orjson alone takes ~4 µs.
-CHECKED_JSON: Final = frozenset({"feedback"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,22 +35,6 @@ class Position:
 
     def __str__(self) -> str:
         return f"{self.topic}[{self.partition}]@{self.offset}"
-
-
-def decode_value(value: bytes, headers: Mapping[str, bytes], contract: str) -> dict[str, Any]:
-    """The record in ``value``, JSON or Avro by header (sniffed when absent)."""
-    ctype = headers.get("content-type", b"")
-    if contract in CHECKED_JSON:
-        return codec_for(contract).decode(value, ctype or None)
-    if ctype == b"application/json" or (not ctype and value[:2] != MAGIC):
-        try:
-            record = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            raise DecodeError(f"not JSON: {exc}") from exc
-        if not isinstance(record, dict):
-            raise DecodeError(f"expected a JSON object, got {type(record).__name__}")
-        return record
-    return codec_for(contract).decode_avro(value)
 
 
 def _ts(millis: int | None) -> datetime:

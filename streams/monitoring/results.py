@@ -27,7 +27,7 @@ from typing import Any, Final, Literal, NamedTuple
 __all__ = ["KINDS", "Alert", "MetricPoint", "Severity", "Significance"]
 
 Severity = Literal["info", "warning", "critical"]
-KINDS: Final = ("drift", "concept_drift", "performance", "fairness", "ops", "anomaly")
+KINDS: Final = ("drift", "concept_drift", "performance", "fairness", "ops", "anomaly", "monitor")
 
 
 class Significance(NamedTuple):

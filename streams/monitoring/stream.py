@@ -10,10 +10,26 @@ Per transaction (about once a second, or every ``max_batch`` events)::
       send_offsets_to_transaction(...)
     commit_transaction
 
-The state snapshot and the input offsets commit atomically with the outputs, so a monitor
-killed at any point restarts from a snapshot that matches its offsets exactly: no window
-is lost or counted twice. Snapshots are zlib-compressed pickles, split into 512 KiB chunk
-records ``<model>/<n>`` after a manifest record ``<model>`` naming the chunk count.
+State is kept per **task**: a model and an input partition number. Partition ``p`` of a
+model's predictions, feedback and dlq topics is one task (they are co-partitioned: the
+scorer logs predictions keyed by request id, labels are keyed by request id, and the
+``range`` assignor gives the same partition of topics with equal partition counts to one
+instance). Any number of instances (``--instance ID``) share the tasks: an instance
+restores exactly the tasks of the partitions it is assigned, from their last committed
+snapshots, and drops those it loses (with the records of the current batch read from
+them; the next owner reads them again from the committed offsets). Metric points carry
+their task's partition in ``labels["partition"]``.
+
+The state snapshots and the input offsets commit atomically with the outputs, so a
+monitor killed at any point restarts from snapshots that match its offsets exactly: no
+window is lost or counted twice, and a zombie instance's commit is fenced by the group
+generation (KIP-447). Snapshots are zlib-compressed pickles, split into 512 KiB chunk
+records ``<model>@<p>/<n>`` after a manifest record ``<model>@<p>`` naming the chunk
+count.
+
+A watch that raises on a record (a bug, an input it cannot handle) stops neither the
+process nor any other model: the record is refused as ``watch_failed`` and a critical
+alert of kind ``monitor`` says so (at most once a minute per model).
 
 A record the monitor cannot read (the codec refuses it, e.g. a feedback label that is an
 object) is skipped and counted -- ``stats["refused"]`` and ``stats["refused:<reason>"]``
@@ -44,8 +60,9 @@ from typing import Any, Protocol
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from schemas.codec import DecodeError
-from schemas.contracts import codec_for
+from schemas.contracts import codec_for, decode_value
 from streams.kafka import KafkaConfig, Topics, consumer_config, producer_config
+from streams.monitoring.results import Alert
 from streams.refusals import RefusalLog, reason_of
 
 __all__ = ["MonitorConfig", "MonitorLoop", "Watch"]
@@ -62,9 +79,24 @@ class Watch(Protocol):
     """Everything the monitor computes for one model (pure; pickled as its state)."""
 
     def on_prediction(self, record: dict[str, Any]) -> list[Any]: ...
-    def on_feedback(self, record: dict[str, Any]) -> list[Any]: ...
+    def on_feedback(self, record: dict[str, Any], now_ms: int | None = None) -> list[Any]: ...
     def on_dlq(self, reason: str, ts_ms: int) -> list[Any]: ...
     def tick(self, now_ms: int) -> list[Any]: ...
+    def rebase(self, spec: Any) -> list[Any]: ...
+
+    @property
+    def reference_version(self) -> int | None:
+        """The champion version whose reference profile the watch measures against."""
+        ...
+
+
+#: one unit of monitor state: a model and an input partition number (of its predictions,
+#: feedback and dlq topics, which are co-partitioned by request id)
+Task = tuple[str, int]
+
+#: ``(model, served champion version) -> spec`` when that version is the model's champion
+#: now (the watch then rebases on it), else None
+SpecFor = Callable[[str, int], Any | None]
 
 
 @dataclass(frozen=True)
@@ -96,11 +128,18 @@ class MonitorLoop:
     """One monitor process."""
 
     def __init__(
-        self, kafka: KafkaConfig, config: MonitorConfig, new_watch: Callable[[str], Watch]
+        self,
+        kafka: KafkaConfig,
+        config: MonitorConfig,
+        new_watch: Callable[[str], Watch],
+        spec_for: SpecFor | None = None,
     ) -> None:
         self.config = config
         self.new_watch = new_watch
-        self.watches: dict[str, Watch] = {}
+        self.spec_for = spec_for
+        self._not_champion: dict[tuple[str, int], float] = {}  # asked at, monotonic
+        self._failed_alerted: dict[str, float] = {}
+        self.watches: dict[Task, Watch] = {}
         self.stats: Counter[str] = Counter()
         self._refusals = RefusalLog(
             log, interval=config.refusal_log_interval, outcome="not monitored"
@@ -108,57 +147,105 @@ class MonitorLoop:
         self._metric = codec_for("metric")
         self._alert = codec_for("alert")
         self._kafka = kafka
+        self._batch: list[Message] = []
+        self._assigned: set[tuple[str, int]] = set()
         prefix = re.escape(config.topics.prefix)
         self._consumer = Consumer(consumer_config(
             kafka, config.group_id, group_instance_id=f"{config.group_id}.{config.instance_id}",
             topic_metadata_refresh_interval_ms=2_000,
+            # the same partition of a model's predictions, feedback and dlq to one instance
+            partition_assignment_strategy="range",
         ))  # fmt: skip
         self._producer = Producer(producer_config(
             kafka, transactional_id=f"{config.group_id}.{config.instance_id}",
             message_max_bytes=CHUNK + 65_536,
         ))  # fmt: skip
         self._producer.init_transactions(30)
-        self.restore()
-        self._consumer.subscribe([f"^{prefix}\\.[A-Za-z0-9_-]+\\.(predictions|feedback|dlq)$"])
+        self._consumer.subscribe(
+            [f"^{prefix}\\.[A-Za-z0-9_-]+\\.(predictions|feedback|dlq)$"],
+            on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke,
+        )  # fmt: skip
 
     # -- state ----------------------------------------------------------------------
 
-    def restore(self, timeout: float = 30.0) -> None:
-        """Rebuild every Watch from the last committed snapshots."""
-        reader = Consumer(consumer_config(self._kafka, f"{self.config.group_id}.restore"))
-        state = self.config.state_topic
-        meta = reader.list_topics(state, timeout=timeout).topics.get(state)
-        if meta is None or meta.error is not None:
-            reader.close()
+    def _task(self, topic: str, partition: int) -> Task | None:
+        found = _kind(self.config.topics.prefix, topic)
+        return None if found is None else (found[0], partition)
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        tasks = {t for tp in partitions if (t := self._task(tp.topic, tp.partition))}
+        self.restore(tasks - set(self.watches))
+        log.info("assigned %d partition(s): %d task(s) %s", len(partitions), len(self.watches),
+                 sorted(f"{m}[{p}]" for m, p in self.watches))  # fmt: skip
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Forget what this instance no longer owns: its tasks and the records of the
+        current batch read from those partitions (their next owner reads them again
+        from the committed offsets)."""
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        self._assigned -= gone
+        self._batch = [m for m in self._batch if (m.topic(), m.partition()) not in gone]
+        kept = {t for tp in self._assigned if (t := self._task(*tp))}
+        for task in set(self.watches) - kept:
+            del self.watches[task]
+        log.info("revoked %d partition(s); %d task(s) kept", len(partitions), len(self.watches))
+
+    def restore(self, tasks: set[Task] | None = None, timeout: float = 30.0) -> None:
+        """Rebuild the watches of ``tasks`` (default: every assigned one) from their last
+        committed snapshots; a task with none starts afresh at its first record."""
+        if tasks is None:
+            tasks = {t for tp in self._assigned if (t := self._task(*tp))}
+        if not tasks:
             return
-        parts = [TopicPartition(state, p, 0) for p in meta.partitions]
-        ends = {p.partition: reader.get_watermark_offsets(p, timeout=timeout)[1] for p in parts}
-        reader.assign([TopicPartition(state, p, -2) for p in ends])  # -2: beginning
-        records: dict[str, bytes] = {}
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for m in reader.consume(1000, 0.2):
-                if m.error() is None:
-                    records[(m.key() or b"").decode()] = m.value() or b""
-            positions = reader.position([TopicPartition(state, p) for p in ends])
-            if all(tp.offset >= ends[tp.partition] or ends[tp.partition] == 0 for tp in positions):
-                break
-        else:
-            raise TimeoutError(f"could not read {state} to its end in {timeout:.0f}s")
-        reader.close()
-        for key, manifest in records.items():
-            if "/" in key or not manifest:
+        wanted = {_state_key(task) for task in tasks}
+        records = self._read_state(wanted, timeout)
+        for task in tasks:
+            key = _state_key(task)
+            manifest = records.get(key)
+            if not manifest:
                 continue
             chunks = int(manifest.decode())
             blob = b"".join(records.get(f"{key}/{i}", b"") for i in range(chunks))
-            self.watches[key] = pickle.loads(zlib.decompress(blob))  # noqa: S301 - our own state
-        log.info("restored monitor state of %d model(s)", len(self.watches))
+            self.watches[task] = pickle.loads(zlib.decompress(blob))  # noqa: S301 - our own state
+        log.info("restored %d of %d task(s) from %s", sum(t in self.watches for t in tasks),
+                 len(tasks), self.config.state_topic)  # fmt: skip
 
-    def _snapshot(self, model: str) -> list[tuple[str, bytes]]:
-        blob = zlib.compress(pickle.dumps(self.watches[model], protocol=5), 1)
+    def _read_state(self, wanted: set[str], timeout: float) -> dict[str, bytes]:
+        """The last committed value of every state record of the ``wanted`` tasks."""
+        reader = Consumer(consumer_config(self._kafka, f"{self.config.group_id}.restore"))
+        state = self.config.state_topic
+        try:
+            meta = reader.list_topics(state, timeout=timeout).topics.get(state)
+            if meta is None or meta.error is not None:
+                return {}
+            parts = [TopicPartition(state, p, 0) for p in meta.partitions]
+            # read_committed: the end is the last stable offset, before any transaction
+            # a killed instance left open
+            ends = {p.partition: reader.get_watermark_offsets(p, timeout=timeout)[1] for p in parts}
+            reader.assign([TopicPartition(state, p, -2) for p in ends])  # -2: beginning
+            records: dict[str, bytes] = {}
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                for m in reader.consume(1000, 0.2):
+                    if m.error() is None:
+                        key = (m.key() or b"").decode()
+                        if key.partition("/")[0] in wanted:
+                            records[key] = m.value() or b""
+                positions = reader.position([TopicPartition(state, p) for p in ends])
+                if all(tp.offset >= ends[tp.partition] or ends[tp.partition] == 0
+                       for tp in positions):  # fmt: skip
+                    return records
+            raise TimeoutError(f"could not read {state} to its end in {timeout:.0f}s")
+        finally:
+            reader.close()
+
+    def _snapshot(self, task: Task) -> list[tuple[str, bytes]]:
+        blob = zlib.compress(pickle.dumps(self.watches[task], protocol=5), 1)
         chunks = [blob[i : i + CHUNK] for i in range(0, len(blob), CHUNK)] or [b""]
-        return [(f"{model}/{i}", c) for i, c in enumerate(chunks)] + [
-            (model, str(len(chunks)).encode())
+        key = _state_key(task)
+        return [(f"{key}/{i}", c) for i, c in enumerate(chunks)] + [
+            (key, str(len(chunks)).encode())
         ]
 
     # -- loop -----------------------------------------------------------------------
@@ -170,92 +257,151 @@ class MonitorLoop:
 
     def step(self) -> int:
         """One transaction's worth of events; returns how many were read."""
-        batch: list[Message] = []
+        self._batch = []
         deadline = time.monotonic() + self.config.max_interval
-        while len(batch) < self.config.max_batch and (left := deadline - time.monotonic()) > 0:
-            batch += [m for m in self._consumer.consume(5_000, min(left, 0.2)) if m.error() is None]
+        while (
+            len(self._batch) < self.config.max_batch and (left := deadline - time.monotonic()) > 0
+        ):
+            got = self._consumer.consume(5_000, min(left, 0.2))  # may revoke: trims _batch
+            self._batch += [m for m in got if m.error() is None]
+        batch, self._batch = self._batch, []
         outputs: list[tuple[str, bytes]] = []
-        touched: set[str] = set()
+        touched: set[Task] = set()
         for message in batch:
             self._handle(message, outputs, touched)
         now = int(time.time() * 1e3)
-        for model, watch in self.watches.items():
-            emitted = watch.tick(now)
+        for task, watch in self.watches.items():
+            try:
+                emitted = watch.tick(now)
+            except Exception as exc:  # noqa: BLE001 - one model's failure stops no other
+                self._failed(task, "tick", f"{task[0]}[{task[1]}] tick", exc, outputs)
+                continue
             if emitted:
-                touched.add(model)
-                self._encode(model, emitted, now, outputs)
+                touched.add(task)
+                self._encode(task, emitted, now, outputs)
         if batch or outputs:
             self._transact(batch, outputs, touched)
         self._refusals.tick()
         return len(batch)
 
     def _handle(
-        self, message: Message, outputs: list[tuple[str, bytes]], touched: set[str]
+        self, message: Message, outputs: list[tuple[str, bytes]], touched: set[Task]
     ) -> None:
         topic = message.topic() or ""
         found = _kind(self.config.topics.prefix, topic)
         if found is None:
             return
         model, kind = found
-        where = f"{topic}[{message.partition()}]@{message.offset()}"
-        watch = self.watches.get(model)
+        task = (model, message.partition() or 0)
+        where = f"{topic}[{task[1]}]@{message.offset()}"
+        watch = self.watches.get(task)
         if watch is None:
             try:  # asked again at the model's next record: it may be registered by then
-                watch = self.watches[model] = self.new_watch(model)
+                watch = self.watches[task] = self.new_watch(model)
             except Exception as exc:  # noqa: BLE001 - one model we cannot watch stops no other
                 self._refuse(kind, model, where, "unmonitorable", str(exc))
                 return
+        now = int(time.time() * 1e3)
+        touched.add(task)  # even a refused record may have moved the watch
         try:
-            emitted = self._feed(watch, kind, message)
+            emitted = self._feed(model, watch, kind, message, now)
         except (DecodeError, KeyError, TypeError, ValueError) as exc:
             self._refuse(kind, model, where, reason_of(exc), str(exc))
             return
-        touched.add(model)
+        except Exception as exc:  # noqa: BLE001 - one model's failure stops no other
+            self._failed(task, kind, where, exc, outputs)
+            return
         self.stats[kind] += 1
         if emitted:
-            self._encode(model, emitted, int(time.time() * 1e3), outputs)
+            self._encode(task, emitted, now, outputs)
+
+    def _failed(
+        self, task: Task, kind: str, where: str, exc: Exception, outputs: list[tuple[str, bytes]]
+    ) -> None:
+        """The watch raised: the record is refused (``watch_failed``), and a critical
+        ``monitor`` alert says so, at most once a minute per model."""
+        model = task[0]
+        if kind != "tick":
+            self._refuse(kind, model, where, "watch_failed", f"{type(exc).__name__}: {exc}")
+        else:
+            self.stats["failed:tick"] += 1
+        last = self._failed_alerted.get(model)
+        if last is not None and time.monotonic() - last < 60:
+            return
+        self._failed_alerted[model] = time.monotonic()
+        log.exception("monitoring %s failed on %s (the other models go on)", model, where)
+        alert = Alert(
+            kind="monitor", severity="critical", at_event=self.stats[kind],
+            message=f"the monitor could not process {where}: {type(exc).__name__}: {exc}; "
+                    "its statistics miss this record (see the monitor's log)",
+        )  # fmt: skip
+        self._encode(task, [alert], int(time.time() * 1e3), outputs)
 
     def _refuse(self, kind: str, model: str, where: str, reason: str, detail: str) -> None:
         self._refusals.add(kind, model, where, reason, detail)
         self.stats["refused"] += 1
         self.stats[f"refused:{reason}"] += 1
 
-    def _feed(self, watch: Watch, kind: str, message: Message) -> list[Any]:
+    def _feed(self, model: str, watch: Watch, kind: str, message: Message, now: int) -> list[Any]:
         value = message.value() or b""
         headers = dict(message.headers() or [])
         if kind == "dlq":
-            reason = headers.get("ms-reason", b"unknown")
-            return watch.on_dlq(reason.decode() if isinstance(reason, bytes) else str(reason),
-                                message.timestamp()[1])  # fmt: skip
-        contract = "prediction_log" if kind == "predictions" else "feedback"
+            reason = headers.get("ms-reason") or b"unknown"
+            text = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else reason
+            return watch.on_dlq(text, message.timestamp()[1])
+        if kind == "feedback":
+            return watch.on_feedback(decode_value(value, headers, "feedback"), now)
         # as the sink decodes: by content-type, sniffed when absent
-        record = codec_for(contract).decode(value, headers.get("content-type") or None)
-        return watch.on_prediction(record) if kind == "predictions" else watch.on_feedback(record)
+        record = decode_value(value, headers, "prediction_log")
+        out: list[Any] = []
+        served = record["champion"]["version"]
+        if served != watch.reference_version and self.spec_for is not None:
+            out += self._rebase(model, watch, served)
+        return out + watch.on_prediction(record)
+
+    def _rebase(self, model: str, watch: Watch, served: int) -> list[Any]:
+        """Rebase ``watch`` on ``served`` if the registry says it is the champion now
+        (a straggler of the previous champion is not; asked again after a second)."""
+        assert self.spec_for is not None
+        asked = self._not_champion.get((model, served))
+        if asked is not None and time.monotonic() - asked < 1.0:
+            return []
+        spec = self.spec_for(model, served)
+        if spec is None:
+            self._not_champion[(model, served)] = time.monotonic()
+            return []
+        self._not_champion.pop((model, served), None)
+        self.stats["rebased"] += 1
+        log.info("%s: champion v%s; drift now against its reference profile", model, served)
+        return watch.rebase(spec)
 
     def _encode(
-        self, model: str, emitted: list[Any], ts: int, outputs: list[tuple[str, bytes]]
+        self, task: Task, emitted: list[Any], ts: int, outputs: list[tuple[str, bytes]]
     ) -> None:
         topics = self.config.topics
+        model, partition = task
         for item in emitted:
             record = item.to_record(model=model, ts=ts)
             if "severity" in record:
                 outputs.append((topics.alerts, self._alert.encode_avro(record)))
                 self.stats["alerts"] += 1
-            else:
+            else:  # which input partition's window it measured
+                record["labels"]["partition"] = str(partition)
                 outputs.append((topics.metrics, self._metric.encode_avro(record)))
                 self.stats["metrics"] += 1
 
     def _transact(
-        self, batch: list[Message], outputs: list[tuple[str, bytes]], touched: set[str]
+        self, batch: list[Message], outputs: list[tuple[str, bytes]], touched: set[Task]
     ) -> None:
         producer = self._producer
         try:
             producer.begin_transaction()
             for topic, value in outputs:
                 producer.produce(topic, value)
-            for model in touched:
-                for key, chunk in self._snapshot(model):
-                    producer.produce(self.config.state_topic, chunk, key.encode())
+            for task in touched:
+                if task in self.watches:
+                    for key, chunk in self._snapshot(task):
+                        producer.produce(self.config.state_topic, chunk, key.encode())
             if batch:
                 producer.send_offsets_to_transaction(
                     _next_offsets(batch), self._consumer.consumer_group_metadata(), 30
@@ -284,6 +430,11 @@ class MonitorLoop:
     def close(self) -> None:
         self._refusals.flush()
         self._consumer.close()
+
+
+def _state_key(task: Task) -> str:
+    """``<model>@<partition>``: the task's manifest key; its chunks are ``<key>/<n>``."""
+    return f"{task[0]}@{task[1]}"
 
 
 def _next_offsets(batch: list[Message]) -> list[TopicPartition]:

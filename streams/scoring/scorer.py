@@ -467,7 +467,9 @@ class Scorer:
                     continue
                 value = log_record(dep, request, row, result, challenger, logs.latency_ms,
                                    logs.now_ms)  # fmt: skip
-                out.add(predictions, request.key, value, JSON_HEADERS, "logged", logs.unit)
+                # keyed by request id, as labels are: one partition for both (the monitor)
+                key = request.request_id.encode()
+                out.add(predictions, key, value, JSON_HEADERS, "logged", logs.unit)
                 if challenger is not None:
                     self.stats[_challenger_tally(challenger)] += 1
             self._ledger.done(logs.unit)

@@ -29,16 +29,20 @@ N = 12_000
 
 @pytest.fixture
 def monitored(kafka: KafkaConfig, unique: Callable[[str], str]) -> Topics:
-    topics = Topics(unique("mon"))
+    # one partition per input: the order of events, hence every window, is deterministic
+    return monitored_on(kafka, Topics(unique("mon")), partitions=1)
+
+
+def monitored_on(kafka: KafkaConfig, topics: Topics, *, partitions: int) -> Topics:
+    """Topics under ``topics.prefix`` and model ``m`` registered (sensitive: ``group``)."""
     admin = make_admin(kafka)
     ensure_topics(admin, topics.global_specs(1))
-    # one partition per input: the order of events, hence every window, is deterministic
     ensure_topics(
         admin,
         [
-            TopicSpec(topics.predictions("m"), 1),
-            TopicSpec(topics.feedback("m"), 1),
-            TopicSpec(topics.dlq("m"), 1),
+            TopicSpec(topics.predictions("m"), partitions),
+            TopicSpec(topics.feedback("m"), partitions),
+            TopicSpec(topics.dlq("m"), partitions),
         ],
     )
     train = pd.DataFrame(list(rows(5_000, seed=1)))
@@ -101,24 +105,26 @@ def _key(metric: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def start(tmp: Path, kafka: KafkaConfig, topics: Topics) -> subprocess.Popen[bytes]:
+def start(
+    tmp: Path, kafka: KafkaConfig, topics: Topics, instance: str = "0", log_name: str = ""
+) -> subprocess.Popen[bytes]:
     env = os.environ | {
         "MODELSTREAM_KAFKA": kafka.bootstrap,
         "MODELSTREAM_TOPIC_PREFIX": topics.prefix,
         "MODELSTREAM_DATA_DIR": str(tmp / "data"),
     }
-    log = (tmp / "monitor.log").open("ab")
+    log = (tmp / (log_name or "monitor.log")).open("ab")
     return subprocess.Popen(
-        [MODELSTREAM, "run", "monitor", "--interval-ms", "200"],
+        [MODELSTREAM, "run", "monitor", "--interval-ms", "200", "--instance", instance],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
     )
 
 
-def wait_ready(log: Path, offset: int) -> None:
+def wait_ready(log: Path, offset: int, instance: str = "0") -> None:
     deadline = time.monotonic() + 60
-    while b"monitor 0 ready" not in log.read_bytes()[offset:]:
+    while f"monitor {instance} ready".encode() not in log.read_bytes()[offset:]:
         assert time.monotonic() < deadline, log.read_text()[-2000:]
         time.sleep(0.05)
 
@@ -157,7 +163,7 @@ def test_monitor_kill_minus_nine_loses_and_doubles_no_window(
     assert drift == expected  # every window once, with the same numbers as one uninterrupted run
     x3 = [a for a in alerts if a["kind"] == "drift" and a["feature"] == "x3"]
     assert x3, "the shifted feature raised no alert"
-    assert log.read_text().count("restored monitor state of 1 model") >= 2
+    assert log.read_text().count("restored 1 of 1 task(s)") >= 2
 
 
 def test_records_of_an_unregistered_model_are_refused_and_stop_nothing(
@@ -166,7 +172,7 @@ def test_records_of_an_unregistered_model_are_refused_and_stop_nothing(
     """A prediction log of a model the registry does not know (a typo'd producer, a model
     deleted since) cannot be monitored: it is counted as refused, and the registered
     model's records around it are monitored as usual."""
-    from services.monitor import watch_factory
+    from services.monitor import spec_for, watch_factory
     from services.registry import RegistryView
     from streams.monitoring.stream import MonitorConfig, MonitorLoop
 
@@ -178,15 +184,180 @@ def test_records_of_an_unregistered_model_are_refused_and_stop_nothing(
     produce(kafka, monitored, records)
     view = RegistryView(kafka, monitored)
     view.sync()
-    loop = MonitorLoop(kafka, MonitorConfig(monitored, max_interval=0.2), watch_factory(view))
+    loop = MonitorLoop(
+        kafka, MonitorConfig(monitored, max_interval=0.2), watch_factory(view), spec_for(view)
+    )
     deadline = time.monotonic() + 60
     try:
         while loop.stats["predictions"] < len(records) or not loop.stats["refused"]:
             assert time.monotonic() < deadline, f"the monitor is stuck: {dict(loop.stats)}"
             loop.step()
+        tasks = set(loop.watches)
     finally:
         loop.close()
         view.close()
     assert loop.stats["refused"] == loop.stats["refused:unmonitorable"] == 1
     assert loop.stats["predictions"] == len(records)  # in = monitored + refused
-    assert set(loop.watches) == {"m"}
+    assert tasks == {("m", 0)}  # one task: model m, partition 0
+    assert not loop.watches  # closing gives the partitions back, and the tasks with them
+
+
+# -- partition-parallel -------------------------------------------------------------
+
+#: what a task computes from its partition's events alone (ops windows follow the clock)
+DETERMINISTIC = ("drift", "fairness", "anomaly")
+
+
+def _metric_key(metric: dict[str, Any]) -> tuple[Any, ...]:
+    labels = tuple(sorted(metric["labels"].items()))
+    return (
+        metric["kind"], metric["name"], metric["feature"], metric["group"], metric["role"],
+        metric["window_start"], metric["window_end"], metric["count"],
+        round(metric["value"], 9), labels,
+    )  # fmt: skip
+
+
+def _expected_per_partition(kafka: KafkaConfig, topics: Topics) -> Counter:
+    """Each partition's records, in offset order, through a fresh watch of its own."""
+    from confluent_kafka import TopicPartition
+
+    from services.monitor import watch_factory
+    from services.registry import RegistryView
+    from streams.kafka import make_consumer
+
+    view = RegistryView(kafka, topics)
+    view.sync()
+    new_watch = watch_factory(view)
+    consumer = make_consumer(kafka, f"{topics.prefix}.expect")
+    topic = topics.predictions("m")
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    expected: Counter = Counter()
+    for p in partitions:
+        end = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+        consumer.assign([TopicPartition(topic, p, 0)])
+        watch, seen = new_watch("m"), 0
+        while seen < end:
+            for m in consumer.consume(1000, 1.0):
+                assert m.error() is None, m.error()
+                seen += 1
+                for point in watch.on_prediction(orjson.loads(m.value() or b"")):
+                    if isinstance(point, MetricPoint) and point.kind in DETERMINISTIC:
+                        record = point.to_record(model="m", ts=0)
+                        record["labels"]["partition"] = str(p)
+                        expected[_metric_key(record)] += 1
+    consumer.close()
+    view.close()
+    return expected
+
+
+def _monitored_metrics(
+    kafka: KafkaConfig, topics: Topics, group: str, expected: int, timeout: float = 120
+) -> Counter:
+    metrics = reader(kafka, [topics.metrics], group)
+    codec = codec_for("metric")
+    got: Counter = Counter()
+    deadline = time.monotonic() + timeout
+    quiet_until = None
+    while time.monotonic() < (quiet_until or deadline):
+        for message in collect(metrics, 0, timeout=0, quiet=0.5):
+            metric = codec.decode_avro(message.value)
+            if metric["kind"] in DETERMINISTIC:
+                got[_metric_key(metric)] += 1
+        if quiet_until is None and sum(got.values()) >= expected:
+            quiet_until = time.monotonic() + 3  # then a little longer, for duplicates
+    metrics.close()
+    return got
+
+
+def test_one_and_three_instances_with_a_kill_and_rebalances_compute_the_same(
+    kafka: KafkaConfig, tmp_path: Path, unique: Callable[[str], str]
+) -> None:
+    """The same input on 3 partitions, monitored by one instance, and by three of which
+    one is killed with -9 mid-stream (its tasks move to the others when its session ends)
+    and started again (they move back): every task's windows come out once, with the
+    numbers the partition's events give through a watch of their own."""
+    records = stream()
+    runs = {}
+    for instances in (1, 3):
+        topics = monitored_on(kafka, Topics(unique(f"par{instances}")), partitions=3)
+        procs, logs = {}, {}
+        for i in range(instances):
+            logs[i] = tmp_path / f"{topics.prefix}-{i}.log"
+            procs[i] = start(tmp_path, kafka, topics, str(i), logs[i].name)
+        for i in range(instances):
+            wait_ready(logs[i], 0, str(i))
+        produce(kafka, topics, records[: N // 2])
+        if instances == 3:
+            time.sleep(2)
+            procs[1].send_signal(signal.SIGKILL)
+            procs[1].wait(10)
+        produce(kafka, topics, records[N // 2 :])
+        expected = _expected_per_partition(kafka, topics)
+        if instances == 3:  # its partitions moved to the others after its session ended
+            deadline = time.monotonic() + 60
+            while not any("revoked" in logs[i].read_text() for i in (0, 2)):
+                assert time.monotonic() < deadline, logs[0].read_text()[-3000:]
+                time.sleep(0.2)
+            procs[1] = start(tmp_path, kafka, topics, "1", logs[1].name)  # and back
+        runs[instances] = _monitored_metrics(kafka, topics, unique("g"), sum(expected.values()))
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            proc.wait(30)
+        assert {dict(key[-1])["partition"] for key in expected} == {"0", "1", "2"}
+        assert runs[instances] == expected, (instances, len(runs[instances]), len(expected))
+    assert runs[1] == runs[3]
+    restored = sum(log.read_text().count("restored ") for log in tmp_path.glob("par3*.log"))
+    assert restored >= 3  # the tasks were restored where they moved
+
+
+class _Broken:
+    """A watch that fails on every record, as a bug in one model's estimators would."""
+
+    reference_version = None
+
+    def on_prediction(self, record: dict[str, Any]) -> list[Any]:
+        raise ZeroDivisionError("float division by zero")
+
+    def tick(self, now_ms: int) -> list[Any]:
+        return []
+
+
+def test_a_watch_that_raises_becomes_an_alert_and_the_other_models_go_on(
+    kafka: KafkaConfig, monitored: Topics, unique: Callable[[str], str]
+) -> None:
+    from services.monitor import watch_factory
+    from services.registry import RegistryView
+    from streams.monitoring.stream import MonitorConfig, MonitorLoop
+
+    ensure_topics(make_admin(kafka), [TopicSpec(monitored.predictions("bad"), 1)])
+    records = stream()[:600]
+    producer = make_producer(kafka)
+    for r in records[:50]:
+        producer.produce(monitored.predictions("bad"), orjson.dumps(r), r["request_id"].encode())
+    assert producer.flush(30) == 0
+    produce(kafka, monitored, records)
+    alerts = reader(kafka, [monitored.alerts], unique("a"))
+    view = RegistryView(kafka, monitored)
+    view.sync()
+    real = watch_factory(view)
+
+    def new_watch(model: str) -> Any:
+        return _Broken() if model == "bad" else real(model)
+
+    loop = MonitorLoop(kafka, MonitorConfig(monitored, max_interval=0.2), new_watch)
+    deadline = time.monotonic() + 60
+    try:
+        while loop.stats["predictions"] < len(records) or loop.stats["refused"] < 50:
+            assert time.monotonic() < deadline, f"the monitor is stuck: {dict(loop.stats)}"
+            loop.step()
+    finally:
+        loop.close()
+        view.close()
+    assert loop.stats["refused:watch_failed"] == 50  # in = monitored + refused
+    assert loop.stats["predictions"] == len(records)
+    codec = codec_for("alert")
+    raised = [codec.decode_avro(m.value) for m in collect(alerts, 1, timeout=20)]
+    monitor = [a for a in raised if a["kind"] == "monitor"]
+    assert [(a["model"], a["severity"]) for a in monitor] == [("bad", "critical")]  # once
+    assert "ZeroDivisionError" in monitor[0]["message"]

@@ -124,6 +124,7 @@ def test_a_fresh_view_rebuilds_river_and_sklearn_versions(
         fmt="joblib", description="scikit-learn baseline",
     )  # fmt: skip
     assert (v1.version, v2.version, v2.task, v2.classes) == (1, 2, "classification", ("0", "1"))
+    assert (v1.positive_label, v2.positive_label) == ("True", "1")  # River: no classes_
 
     with RegistryView(kafka, topics) as fresh:
         fresh.sync()
@@ -296,6 +297,7 @@ def test_models_commands(kafka: KafkaConfig, unique: Callable[[str], str], tmp_p
                    "--sensitive", "sex", "--description", "baseline")  # fmt: skip
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines()[-1] == "version=1" and "(champion;" in first.stdout
+    assert "positive '1')" in first.stdout  # inferred from the classes 0 and 1
     # registering created the model's topic set: producers can write at once
     model_topics = {spec.name for spec in Topics(prefix).model_specs("churn", 1)}
     assert model_topics <= set(make_admin(kafka).list_topics(timeout=10).topics)
@@ -343,8 +345,30 @@ def test_models_commands(kafka: KafkaConfig, unique: Callable[[str], str], tmp_p
     typo = models(env, "promote", "churn", "two")
     assert typo.returncode == 2 and "give a number such as 2 or v2" in typo.stderr
 
+    words = LogisticRegression().fit(TRAIN[NUMERIC], np.where(LABELS == 1, "leave", "stay"))
+    (tmp_path / "words.pkl").write_bytes(cloudpickle.dumps(words))
+    register_words = ("register", "churn", "--artifact", str(tmp_path / "words.pkl"),
+                      "--input-schema", str(schema))  # fmt: skip
+    undecided = models(env, *register_words)
+    assert undecided.returncode == 1, undecided.stdout
+    assert "(classes: leave, stay; none reads as true, 1 or yes); pass --positive-label" in (
+        " ".join(undecided.stderr.split())
+    )
+    third = models(env, *register_words, "--positive-label", "leave")
+    assert third.returncode == 0, third.stderr
+    assert third.stdout.splitlines()[-1] == "version=3" and "positive 'leave')" in third.stdout
+    shown = models(env, "show", "churn").stdout.splitlines()
+    table = [
+        line.split()[:4] for line in shown if line.split()[2:3] in (["task"], ["classification"])
+    ]
+    assert table == [
+        ["version", "role", "task", "positive"], ["v1", "champion", "classification", "1"],
+        ["v2", "-", "classification", "1"], ["v3", "-", "classification", "leave"],
+    ], shown  # fmt: skip
+
     with RegistryView(kafka, Topics(prefix)) as reader:
         reader.sync()
         routing = reader.routing("churn")
         assert routing is not None and (routing.champion, routing.backup) == (1, None)
         assert reader.version("churn", 1).sensitive_attributes == ("sex",)
+        assert [v.positive_label for v in reader.versions("churn")] == ["1", "1", "leave"]

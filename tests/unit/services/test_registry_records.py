@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from schemas.codec import Codec
+from schemas.contracts import load_schema
 from services.registry import (
     IntegrityError,
     ModelVersion,
@@ -23,6 +25,7 @@ from services.registry._wire import (
     chunk_key,
     chunk_record,
     codec,
+    earlier_schemas,
     event_record,
     parse_key,
     routing_from_record,
@@ -57,7 +60,7 @@ def test_full_metadata_round_trips_through_avro() -> None:
         description="retrained", sensitive_attributes=("x",), training_data_fingerprint="sha256:00",
         hyperparameters={"C": "1.0"}, training_metrics={"auc": 0.91}, code_version="abc123",
         reference_profile={"format": 1, "rows": 3, "numeric": {}, "categorical": {}},
-        classes=("no", "yes"), environment={"python": "3.11.9"},
+        classes=("no", "yes"), positive_label="yes", environment={"python": "3.11.9"},
     )  # fmt: skip
     meta = codec("model_metadata")
     assert version_from_record(meta.decode_avro(meta.encode_avro(version_to_record(mv)))) == mv
@@ -67,6 +70,17 @@ def test_minimal_metadata_round_trips() -> None:
     mv = version()
     meta = codec("model_metadata")
     assert version_from_record(meta.decode_avro(meta.encode_avro(version_to_record(mv)))) == mv
+
+
+def test_metadata_written_before_positive_label_still_decodes() -> None:
+    meta = codec("model_metadata")
+    record = version_to_record(version(classes=("0", "1")))
+    (released,) = earlier_schemas(load_schema("model_metadata"), ("positive_label",))
+    old = Codec(released)
+    assert old.fingerprint_hex == "6f4c6ea15a7b9370"  # ModelMetadata as first released
+    del record["positive_label"]
+    decoded = version_from_record(meta.decode_avro(old.encode_avro(record)))
+    assert decoded == version(classes=("0", "1")) and decoded.positive_label is None
 
 
 def test_routing_round_trips() -> None:
