@@ -5,7 +5,8 @@ champion and a different challenger for the ``churn`` model (one sensitive attri
 ``group``), runs a real scorer process, lands everything in ClickHouse with the sink,
 streams requests (a few malformed ones among them) with a progress bar, sends delayed
 labels, calls the same model through the HTTP gateway (``services.demo_gateway``), and
-prints what happened and the SQL to look further.
+prints what happened (:mod:`services.demo_summary`: the injected drift against the
+alerts read back) and the SQL to look further.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,12 @@ import orjson
 from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from schemas.codec import Codec
 from schemas.contracts import codec_for
 from services.demo_gateway import run_gateway_leg
 from services.demo_model import MODEL, check_warehouse_free, keep_churn, register_churn
+from services.demo_summary import DRIFT_FEATURE, DRIFT_SD, DemoResult, report, summarise
 from services.runtime import kafka_config, local_broker
 from services.settings import Settings
 from services.sink import Sink, SinkConfig
@@ -52,53 +52,9 @@ from streams.kafka import (
 
 __all__ = ["DemoResult", "run_demo"]
 
-DRIFT_FEATURE = "x3"
-
-LOOK_FURTHER = (
-    "SELECT * FROM champion_vs_challenger WHERE model='churn' ORDER BY hour",
-    "SELECT feature, method, window_end, value FROM drift_by_feature "
-    "WHERE model='churn' AND drifted ORDER BY window_end",
-    f"SELECT reason, count() FROM dlq WHERE model='{MODEL}' GROUP BY reason",
-    "SELECT ts, model, version, action, actor FROM model_events ORDER BY ts DESC LIMIT 10",
-)
-
-
-@dataclass
-class DemoResult:
-    """What the demo measured (also the ``--json`` summary)."""
-
-    events: int
-    run: str = ""
-    replies: int = 0
-    dlq: int = 0
-    elapsed_s: float = 0.0
-    latency_ms: dict[str, float] = field(default_factory=dict)
-    served_by: dict[str, int] = field(default_factory=dict)
-    challenger_agreement: float | None = None
-    labels_sent: int = 0
-    warehouse: dict[str, int] = field(default_factory=dict)
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-    performance: dict[str, dict[str, float]] = field(default_factory=dict)
-    fairness: dict[str, Any] = field(default_factory=dict)
-    gateway: dict[str, Any] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "events": self.events,
-            "replies": self.replies,
-            "dlq": self.dlq,
-            "replies_per_s": round(self.replies / self.elapsed_s, 1) if self.elapsed_s else 0,
-            "latency_ms": self.latency_ms,
-            "served_by": self.served_by,
-            "challenger_agreement": self.challenger_agreement,
-            "labels_sent": self.labels_sent,
-            "warehouse_rows": self.warehouse,
-            "drift": {"feature": DRIFT_FEATURE, "at_event": self.events // 2},
-            "alerts": self.alerts,
-            "performance": self.performance,
-            "fairness": self.fairness,
-            "gateway": self.gateway,
-        }
+#: partitions of the demo's model topics: one monitor task sees every scored request in
+#: order, so an alert's ``at_event`` maps to a request (see :mod:`services.demo_summary`)
+MODEL_PARTITIONS = 1
 
 
 def run_demo(
@@ -146,8 +102,7 @@ def _run(
     names = Topics(f"{settings.topic_prefix}-demo-{run}", settings.topic_replication)
     ensure_topics(
         make_admin(kafka),
-        names.global_specs(settings.topic_partitions)
-        + names.model_specs(MODEL, settings.topic_partitions),
+        names.global_specs(settings.topic_partitions) + names.model_specs(MODEL, MODEL_PARTITIONS),
     )
     with connect(settings.clickhouse_dsn) as warehouse:
         applied = warehouse.migrate(ttl_days=settings.clickhouse_ttl_days)
@@ -184,9 +139,9 @@ def _run(
         sink_stop.set()
         sink_thread.join(30)
         sink.close()
-        _summarise(warehouse, result, started_ms)
+        summarise(warehouse, result, started_ms)
     _drop_topics(kafka, names)
-    _report(result, console)
+    report(result, console)
     if json_path is not None:
         json_path.write_text(orjson.dumps(result.as_json(), option=orjson.OPT_INDENT_2).decode())
         console.print(f"summary written to {json_path}")
@@ -207,7 +162,7 @@ def demo_rows(events: int) -> list[dict[str, Any]]:
     group ``b`` has lower x0, so the model selects it less often (a fairness gap)."""
     half = events // 2
     return list(feature_rows(half, seed=99, group_effect=0.7)) + list(
-        feature_rows(events - half, seed=100, shift={DRIFT_FEATURE: 1.0}, group_effect=0.7)
+        feature_rows(events - half, seed=100, shift={DRIFT_FEATURE: DRIFT_SD}, group_effect=0.7)
     )
 
 
@@ -368,115 +323,3 @@ def _wait_landed(warehouse: Warehouse, ids: str, count: int, timeout: float = 30
         if warehouse.query(sql, {"m": MODEL, "r": ids}).rows[0][0] >= count:
             return
         time.sleep(0.5)
-
-
-def _summarise(warehouse: Warehouse, result: DemoResult, since: int) -> None:
-    q = warehouse.query
-    run = {"m": MODEL, "r": f"{result.run}-%", "t": since}
-    result.served_by = dict(
-        q(
-            "SELECT served_by, count() FROM predictions WHERE model = %(m)s "
-            "AND request_id LIKE %(r)s GROUP BY served_by",
-            run,
-        ).rows
-    )
-    agree = q(
-        "SELECT avg(champion_output = challenger_output) FROM predictions WHERE model = "
-        "%(m)s AND request_id LIKE %(r)s AND challenger_output IS NOT NULL",
-        run,
-    ).rows
-    if agree and agree[0][0] is not None:
-        result.challenger_agreement = round(float(agree[0][0]), 4)
-    recent = "model = %(m)s AND ts >= fromUnixTimestamp64Milli(%(t)s)"
-    result.alerts = [
-        {
-            "kind": kind,
-            "model": MODEL,
-            "feature": feature or None,
-            "at_event": int(at) if at else None,
-            "message": message,
-        }
-        for kind, feature, at, message in q(
-            f"SELECT kind, feature, labels['at_event'], message FROM alerts WHERE {recent} "
-            "ORDER BY toInt64OrZero(labels['at_event']), ts",
-            run,
-        ).rows
-    ]
-    for role, name, value in q(
-        f"SELECT role, name, argMax(value, window_end) FROM metrics WHERE {recent} AND "
-        "kind = 'performance' AND role != '' GROUP BY role, name",
-        run,
-    ).rows:
-        result.performance.setdefault(role, {})[name] = round(float(value), 4)
-    gaps = dict(
-        q(
-            f"SELECT name, argMax(value, window_end) FROM metrics WHERE {recent} AND "
-            "kind = 'fairness' AND labels['basis'] = 'labelled' AND `group` = '' "
-            "GROUP BY name",
-            run,
-        ).rows
-    )
-    result.fairness = {"attribute": "group"} | {
-        name: round(float(gaps[name]), 4)
-        for name in (
-            "demographic_parity_difference",
-            "demographic_parity_ratio",
-            "equal_opportunity_difference",
-            "equalized_odds_difference",
-        )
-        if name in gaps
-    }
-    for table in ("predictions", "feedback", "dlq", "metrics", "alerts", "model_events"):
-        result.warehouse[table] = q(f"SELECT count() FROM {table}").rows[0][0]
-
-
-def _report(result: DemoResult, console: Console) -> None:
-    summary = result.as_json()
-    table = Table(title="modelstream demo", show_header=False)
-    for key in (
-        "events",
-        "replies",
-        "dlq",
-        "replies_per_s",
-        "latency_ms",
-        "served_by",
-        "challenger_agreement",
-        "labels_sent",
-        "warehouse_rows",
-    ):
-        table.add_row(key, str(summary[key]))
-    console.print(table)
-    injected = summary["drift"]
-    drift = [a for a in result.alerts if a["kind"] == "drift"]
-    first = {a["feature"]: a["at_event"] for a in reversed(drift)}
-    console.print(
-        f"[bold]drift[/] injected on {injected['feature']} at request "
-        f"{injected['at_event']}; alerts: "
-        + (
-            ", ".join(
-                f"{f} at event {e}" for f, e in sorted(first.items(), key=lambda x: x[1] or 0)
-            )
-            or "none"
-        )
-        + " [dim](alerts count scored predictions: DLQ'd requests are not among them)[/]"
-    )
-    concept = [a for a in result.alerts if a["kind"] == "concept_drift"]
-    if concept:
-        console.print(
-            f"[bold]concept drift[/] alerts: {len(concept)}, first at event "
-            f"{concept[0]['at_event']}"
-        )
-    perf = Table(title="champion vs challenger (latest window, delayed labels)")
-    names = sorted({n for role in result.performance.values() for n in role})
-    perf.add_column("metric")
-    for role in sorted(result.performance):
-        perf.add_column(role)
-    for name in names:
-        perf.add_row(
-            name, *(str(result.performance[r].get(name, "")) for r in sorted(result.performance))
-        )
-    console.print(perf)
-    console.print(f"[bold]fairness[/] {result.fairness}")
-    console.print("Look further with SQL (more in docs/queries.md), e.g.:")
-    for sql in LOOK_FURTHER:
-        console.print(f'  [cyan]modelstream sql "{sql}"[/]', soft_wrap=True)

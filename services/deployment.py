@@ -23,8 +23,9 @@ __all__ = ["NEEDS", "global_needs", "prepare"]
 
 NEEDS: Final[dict[str, tuple[str, ...]]] = {
     "scorer": ("models", "routing"),  # follows the registry
-    "monitor": ("models", "routing", "monitor_state", "metrics", "alerts"),
+    "monitor": ("models", "routing", "monitor_state", "metrics", "alerts", "summaries"),
     "gateway": ("models", "routing", "clients"),  # follows the registry and the clients
+    "merger": ("models", "routing", "summaries", "metrics", "alerts"),
 }
 
 

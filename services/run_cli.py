@@ -121,6 +121,27 @@ def run_monitor_cmd(
         run_monitor(_prepared("monitor", settings, f"monitor-{instance}"), config)
 
 
+@run_app.command("merger")
+def run_merger_cmd(
+    instance: Annotated[str, typer.Option(help="Instance id (names its log lines)")] = "0",
+    keep_windows: Annotated[
+        int, typer.Option(help="Windows per model kept in the merger's table")
+    ] = 1_440,
+    log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
+) -> None:
+    """Per-model statistics and alerts from the monitors' per-partition window summaries."""
+    from services.merger import MergerConfig, run_merger
+
+    configure_logging(log_level)
+    settings = settings_or_exit()
+    config = MergerConfig(
+        topics(settings), instance_id=instance, partitions=settings.topic_partitions,
+        data_dir=settings.data_dir / f"merger-{instance}", keep_windows=keep_windows,
+    )  # fmt: skip
+    with friendly_errors():
+        run_merger(_prepared("merger", settings, f"merger-{instance}"), config)
+
+
 @run_app.command("gateway")
 def run_gateway_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",

@@ -236,6 +236,12 @@ class Topics:
         return f"{self.prefix}.alerts"
 
     @property
+    def summaries(self) -> str:
+        """Additive window summaries per model, input partition and window (JSON, keyed by
+        model; :mod:`streams.monitoring.summaries`)."""
+        return f"{self.prefix}.summaries"
+
+    @property
     def models(self) -> str:
         return f"{self.prefix}._models"
 
@@ -273,6 +279,7 @@ class Topics:
         return [
             TopicSpec(self.metrics, partitions, replication=rf),
             TopicSpec(self.alerts, partitions, replication=rf),
+            TopicSpec(self.summaries, partitions, replication=rf),
             TopicSpec(self.model_events, 1, replication=rf),
             # one partition: the registry is small and readers need a total order
             TopicSpec(self.models, 1, models, replication=rf),

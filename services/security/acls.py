@@ -194,6 +194,7 @@ def _monitor(rules: _Rules, ask: _Ask) -> None:
     rules.topic(t.monitor_state, "READ", "WRITE", why="restores, then snapshots, its state")
     rules.topic(t.metrics, "WRITE", why="metric points")
     rules.topic(t.alerts, "WRITE", why="alerts")
+    rules.topic(t.summaries, "WRITE", why="additive window summaries")
     rules.ensures(_needs("monitor", ask), "ensures the topics it needs at start")
     rules.add(
         "GROUP",
@@ -210,6 +211,25 @@ def _monitor(rules: _Rules, ask: _Ask) -> None:
     _transactional(rules, f"{ask.prefix}.monitor", ask, "the monitor")
 
 
+def _merger(rules: _Rules, ask: _Ask) -> None:
+    t = ask.topics
+    _registry_reader(rules, ask, "the merger")
+    rules.topic(t.summaries, "READ", why="merges the monitors' window summaries")
+    rules.topic(t.metrics, "WRITE", why="per-model metric points")
+    rules.topic(t.alerts, "WRITE", why="per-model alerts")
+    internal = f"{ask.prefix}.merger-"
+    rules.topic(
+        internal, "READ", "WRITE", "CREATE", pattern=PREFIXED,
+        why="faust's table changelogs and leader topic (created at start)",
+    )  # fmt: skip
+    rules.ensures(_needs("merger", ask), "ensures the topics it needs at start")
+    rules.add("GROUP", f"{ask.prefix}.merger", ["READ"], "joins the merger group (faust)")
+    rules.add(
+        "TRANSACTIONAL_ID", internal, ["WRITE", "DESCRIBE"],
+        "faust's exactly-once producers, one per input partition", PREFIXED,
+    )  # fmt: skip
+
+
 def _sink(rules: _Rules, ask: _Ask) -> None:
     t = ask.topics
     for name, pattern in ask.per_model(["predictions", "feedback", "dlq"]):
@@ -219,8 +239,13 @@ def _sink(rules: _Rules, ask: _Ask) -> None:
             pattern=pattern,
             why="lands predictions, feedback and DLQ entries (pattern subscription unless --model)",
         )
-    for name in (t.metrics, t.alerts, t.model_events):
-        rules.topic(name, "READ", why="lands metrics, alerts and model events")
+    for name in (t.metrics, t.alerts, t.summaries, t.model_events):
+        rules.topic(name, "READ", why="lands metrics, alerts, window summaries and model events")
+    rules.topic(
+        t.models,
+        "READ",
+        why="lands the reference profiles of model versions (skips the artifact chunks)",
+    )
     rules.add(
         "GROUP",
         f"{ask.prefix}.sink",
@@ -313,6 +338,7 @@ class Role:
 ROLES: dict[str, Role] = {
     "scorer": Role(_scorer, "modelstream run scorer", "optional", True),
     "monitor": Role(_monitor, "modelstream run monitor", "optional", True),
+    "merger": Role(_merger, "modelstream run merger", "none", False),
     "sink": Role(_sink, "modelstream run sink", "optional", False),
     "registry": Role(_registry, "modelstream models (register, promote, ...)", "none", False),
     "gateway": Role(_gateway, "modelstream run gateway", "required", True),

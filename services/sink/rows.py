@@ -4,41 +4,26 @@ Values arrive Avro single-object encoded or as JSON (``content-type`` header); b
 decoded with the same contract. Feedback JSON is checked against its contract exactly as
 the monitor reads it (a boolean label is the string ``"True"`` / ``"False"``; an object
 label is refused, :mod:`schemas.labels`), so both count the same labels and refuse the
-same records. Columns follow ``schemas/clickhouse``.
+same records. The monitor's window summaries and the registry's reference profiles have
+modules of their own (:mod:`services.sink.summaries`, :mod:`services.sink.references`).
+Columns follow ``schemas/clickhouse``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from schemas.contracts import decode_value
+from services.sink.landing import Landing, Position, Row
+from services.sink.landing import from_millis as _ts
+from services.sink.references import REFERENCE_COLUMNS, reference_rows
+from services.sink.summaries import SUMMARY_COLUMNS, summary_row
 
 __all__ = ["TABLES", "Landing", "Position", "decode_value", "table_for_topic"]
-
-Row = tuple[Any, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    """Where a record came from: ``topic[partition]@offset`` and its headers."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    headers: Mapping[str, bytes]
-
-    def __str__(self) -> str:
-        return f"{self.topic}[{self.partition}]@{self.offset}"
-
-
-def _ts(millis: int | None) -> datetime:
-    return datetime.fromtimestamp((millis or 0) / 1e3, tz=UTC)
 
 
 def _text(value: Any) -> str:
@@ -146,16 +131,6 @@ def dlq_row(value: bytes, pos: Position) -> Row:
     )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Landing:
-    """How the records of one kind of topic land in one table."""
-
-    table: str
-    contract: str | None
-    columns: tuple[str, ...]
-    to_row: Callable[[Any, Position], Row]
-
-
 TABLES: dict[str, Landing] = {
     "predictions": Landing("predictions", "prediction_log", PREDICTION_COLUMNS, prediction_row),
     "feedback": Landing(
@@ -232,6 +207,8 @@ TABLES: dict[str, Landing] = {
         ),
         dlq_row,
     ),
+    "summaries": Landing("window_summaries", None, SUMMARY_COLUMNS, summary_row),
+    "_models": Landing("reference_profiles", None, REFERENCE_COLUMNS, to_rows=reference_rows),
 }
 
 

@@ -13,7 +13,9 @@ ClickHouse unavailable → the batch is retried with exponential backoff while t
 keeps polling (paused) so it stays in its group; memory stays bounded because nothing new
 is fetched meanwhile. Records that cannot be decoded land in the ``dlq`` table with reason
 ``sink_decode`` instead of blocking the partition, summed up in one WARNING line per
-topic kind and model per ``refusal_log_interval`` (:mod:`streams.refusals`).
+topic kind and model per ``refusal_log_interval`` (:mod:`streams.refusals`). A record may
+also be no row (an artifact chunk of ``_models``) or several (a model version's reference
+profile, one row per feature): its offset is committed with its batch either way.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from schemas.codec import DecodeError
-from services.sink.rows import TABLES, Landing, Position, decode_value, table_for_topic
+from schemas.codec import ContractError
+from services.sink.landing import Row
+from services.sink.rows import TABLES, Landing, Position, dlq_row, table_for_topic
 from services.warehouse import Warehouse, WarehouseUnavailable
 from streams.kafka import KafkaConfig, Topics, consumer_config
 from streams.kafka_logs import ConsumerErrors
@@ -61,7 +64,9 @@ class SinkConfig:
             f"^{p}\\.[A-Za-z0-9_-]+\\.(predictions|feedback|dlq)$",
             self.topics.metrics,
             self.topics.alerts,
+            self.topics.summaries,
             self.topics.model_events,
+            self.topics.models,  # reference profiles; the artifact chunks are skipped
         ]
 
 
@@ -173,38 +178,43 @@ class Sink:
         landing = table_for_topic(self.config.topics.prefix, topic)
         headers = cast(list[tuple[str, bytes]], message.headers() or [])
         pos = Position(topic, partition, offset, message.key(), dict(headers))
-        table, row = self._row(landing, message.value() or b"", pos)
-        batch.rows.setdefault(table, []).append(row)
+        table, rows = self._rows(landing, message.value() or b"", pos)
+        if rows:
+            batch.rows.setdefault(table, []).extend(rows)
 
-    def _row(self, landing: Landing | None, value: bytes, pos: Position) -> tuple[str, Any]:
+    def _rows(self, landing: Landing | None, value: bytes, pos: Position) -> tuple[str, list[Row]]:
         if landing is None:
             return self._undecodable(value, pos, "no_table", "no table for this topic")
-        if landing.contract is None:
-            return landing.table, landing.to_row(value, pos)
         try:
-            return landing.table, landing.to_row(
-                decode_value(value, pos.headers, landing.contract), pos
-            )
-        except (DecodeError, KeyError, TypeError, ValueError) as exc:
+            return landing.table, landing.rows(value, pos)
+        except (ContractError, KeyError, TypeError, ValueError) as exc:
             why = f"{type(exc).__name__}: {exc}"
             return self._undecodable(value, pos, reason_of(exc), why, detail=str(exc))
 
     def _undecodable(
         self, value: bytes, pos: Position, reason: str, why: str, detail: str | None = None
-    ) -> tuple[str, Any]:
+    ) -> tuple[str, list[Row]]:
         """The dlq row of a record that cannot land (``why`` in its ``ms-error``)."""
-        model, _, kind = pos.topic.removeprefix(self.config.topics.prefix + ".").rpartition(".")
+        kind = pos.topic.removeprefix(self.config.topics.prefix + ".").rpartition(".")[2]
+        model = self._model_of(pos)
         self._refusals.add(kind, model, str(pos), reason, detail or why)
         self.stats["refused"] += 1
         headers = dict(pos.headers) | {
             "ms-reason": b"sink_decode", "ms-stage": b"sink", "ms-error": why.encode(),
-            "ms-source-topic": pos.topic.encode(), "ms-model": pos.topic.split(".")[-2].encode(),
+            "ms-source-topic": pos.topic.encode(), "ms-model": model.encode(),
             "ms-source-partition": str(pos.partition).encode(),
             "ms-source-offset": str(pos.offset).encode(),
         }  # fmt: skip
-        return "dlq", TABLES["dlq"].to_row(
-            value, Position(pos.topic, pos.partition, pos.offset, pos.key, headers)
-        )
+        return "dlq", [dlq_row(value, Position(pos.topic, pos.partition, pos.offset, pos.key,
+                                               headers))]  # fmt: skip
+
+    def _model_of(self, pos: Position) -> str:
+        """The model a refused record is about: ``<prefix>.<model>.<kind>`` names it; a
+        global topic's records are keyed by it (``<model>`` or ``<model>/<version>...``)."""
+        model, _, _ = pos.topic.removeprefix(self.config.topics.prefix + ".").rpartition(".")
+        if model:
+            return model
+        return (pos.key or b"").decode("utf-8", "replace").split("/", 1)[0]
 
     # -- flushing -------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ class Part:
     """One ``modelstream run <name> <args>`` process.
 
     ``ready_url``: an HTTP address that answers 200 once the part serves (the gateway);
-    without one, the part is ready when its log says `` ready`` (scorer, monitor, sink).
+    without one, the part is ready when its log says `` ready`` (scorer, monitor, merger,
+    sink).
     """
 
     name: str
@@ -37,4 +38,4 @@ def gateway_part(host: str, port: int) -> Part:
 
 
 # the sink first: it owns the embedded warehouse and lands what the others write
-PARTS: tuple[Part, ...] = (Part("sink"), Part("scorer"), Part("monitor"))
+PARTS: tuple[Part, ...] = (Part("sink"), Part("scorer"), Part("monitor"), Part("merger"))

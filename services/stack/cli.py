@@ -50,7 +50,7 @@ def _services(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> 
 
 def up(port: Port = 8080, host: Host = "127.0.0.1") -> None:
     """Start the local broker (unless MODELSTREAM_KAFKA is set) and the sink, scorer,
-    monitor and gateway in the background; returns once every part serves."""
+    monitor, merger and gateway in the background; returns once every part serves."""
     with _friendly() as settings:
         if settings.kafka is None:
             broker = local_broker(settings)
@@ -59,7 +59,7 @@ def up(port: Port = 8080, host: Host = "127.0.0.1") -> None:
             console.print(f"kafka    {bootstrap} ({'running' if was_running else 'started'})")
         kafka_config(settings, client_id="modelstream-up")  # fails fast if Kafka does not answer
         services = _services(settings, host, port)
-        with console.status("starting the sink, scorer, monitor and gateway ..."):
+        with console.status("starting the sink, scorer, monitor, merger and gateway ..."):
             statuses = services.up(
                 on_ready=lambda s: console.print(f"{s.name:<8} ready (pid {s.pid}, log {s.log})")
             )
@@ -92,8 +92,8 @@ def down(
         bool, typer.Option("--keep-kafka", help="Leave the local broker running")
     ] = False,
 ) -> None:
-    """Stop the gateway, monitor, scorer and sink (each finishes its batch), then the
-    local broker."""
+    """Stop the gateway, merger, monitor, scorer and sink (each finishes its batch), then
+    the local broker."""
     with _friendly() as settings:
         for name, was_running in _services(settings).down():
             console.print(f"{name:<8} {'stopped' if was_running else 'was not running'}")

@@ -18,7 +18,8 @@ instance). Any number of instances (``--instance ID``) share the tasks: an insta
 restores exactly the tasks of the partitions it is assigned, from their last committed
 snapshots, and drops those it loses (with the records of the current batch read from
 them; the next owner reads them again from the committed offsets). Metric points carry
-their task's partition in ``labels["partition"]``.
+their task's partition in ``labels["partition"]``, alerts at the end of their message
+(``[partition 2]``: an alert's ``at_event`` counts the events of its task).
 
 The state snapshots and the input offsets commit atomically with the outputs, so a
 monitor killed at any point restarts from snapshots that match its offsets exactly: no
@@ -57,18 +58,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from schemas.codec import DecodeError
 from schemas.contracts import codec_for, decode_value
 from streams.kafka import KafkaConfig, Topics, consumer_config, producer_config
 from streams.monitoring.results import Alert
+from streams.monitoring.summaries import Summary
 from streams.refusals import RefusalLog, reason_of
 
 __all__ = ["MonitorConfig", "MonitorLoop", "Watch"]
 
 log = logging.getLogger("modelstream.monitor")
 CHUNK = 512 * 1024
+JSON_HEADERS: list[tuple[str, str | bytes | None]] = [("content-type", b"application/json")]
+Output = tuple[str, bytes, bytes | None]  # topic, value, key
 
 
 class Emitted(Protocol):
@@ -101,19 +106,33 @@ SpecFor = Callable[[str, int], Any | None]
 
 @dataclass(frozen=True)
 class MonitorConfig:
+    """``name`` names the monitor's consumer group (``<prefix>.<name>``), the base of its
+    transactional ids and its state topic: the product's ``monitor`` uses
+    ``topics.monitor_state``, another name ``<prefix>._<name>_state`` (created by whoever
+    picks the name, compacted as ``Topics.global_specs`` creates the monitor's), so a
+    second monitor over the same topics starts from their beginning with its own state.
+
+    >>> default, other = MonitorConfig(Topics("ms")), MonitorConfig(Topics("ms"), name="m3")
+    >>> default.group_id, default.state_topic, other.group_id, other.state_topic
+    ('ms.monitor', 'ms._monitor_state', 'ms.m3', 'ms._m3_state')
+    """
+
     topics: Topics
     instance_id: str = "0"
     max_batch: int = 20_000
     max_interval: float = 1.0
     refusal_log_interval: float = 60.0
+    name: str = "monitor"
 
     @property
     def group_id(self) -> str:
-        return f"{self.topics.prefix}.monitor"
+        return f"{self.topics.prefix}.{self.name}"
 
     @property
     def state_topic(self) -> str:
-        return self.topics.monitor_state
+        if self.name == "monitor":
+            return self.topics.monitor_state
+        return f"{self.topics.prefix}._{self.name}_state"
 
 
 def _kind(prefix: str, topic: str) -> tuple[str, str] | None:
@@ -265,7 +284,7 @@ class MonitorLoop:
             got = self._consumer.consume(5_000, min(left, 0.2))  # may revoke: trims _batch
             self._batch += [m for m in got if m.error() is None]
         batch, self._batch = self._batch, []
-        outputs: list[tuple[str, bytes]] = []
+        outputs: list[Output] = []
         touched: set[Task] = set()
         for message in batch:
             self._handle(message, outputs, touched)
@@ -284,9 +303,7 @@ class MonitorLoop:
         self._refusals.tick()
         return len(batch)
 
-    def _handle(
-        self, message: Message, outputs: list[tuple[str, bytes]], touched: set[Task]
-    ) -> None:
+    def _handle(self, message: Message, outputs: list[Output], touched: set[Task]) -> None:
         topic = message.topic() or ""
         found = _kind(self.config.topics.prefix, topic)
         if found is None:
@@ -316,7 +333,7 @@ class MonitorLoop:
             self._encode(task, emitted, now, outputs)
 
     def _failed(
-        self, task: Task, kind: str, where: str, exc: Exception, outputs: list[tuple[str, bytes]]
+        self, task: Task, kind: str, where: str, exc: Exception, outputs: list[Output]
     ) -> None:
         """The watch raised: the record is refused (``watch_failed``), and a critical
         ``monitor`` alert says so, at most once a minute per model."""
@@ -375,33 +392,38 @@ class MonitorLoop:
         log.info("%s: champion v%s; drift now against its reference profile", model, served)
         return watch.rebase(spec)
 
-    def _encode(
-        self, task: Task, emitted: list[Any], ts: int, outputs: list[tuple[str, bytes]]
-    ) -> None:
+    def _encode(self, task: Task, emitted: list[Any], ts: int, outputs: list[Output]) -> None:
         topics = self.config.topics
         model, partition = task
         for item in emitted:
+            if isinstance(item, Summary):
+                record = item.to_record(model=model, partition=partition)
+                outputs.append((topics.summaries, orjson.dumps(record), model.encode()))
+                self.stats["summaries"] += 1
+                continue
             record = item.to_record(model=model, ts=ts)
-            if "severity" in record:
-                outputs.append((topics.alerts, self._alert.encode_avro(record)))
+            if "severity" in record:  # an alert: its at_event counts the task's events
+                record["message"] = f"{record['message']} [partition {partition}]"
+                outputs.append((topics.alerts, self._alert.encode_avro(record), None))
                 self.stats["alerts"] += 1
             else:  # which input partition's window it measured
                 record["labels"]["partition"] = str(partition)
-                outputs.append((topics.metrics, self._metric.encode_avro(record)))
+                outputs.append((topics.metrics, self._metric.encode_avro(record), None))
                 self.stats["metrics"] += 1
 
-    def _transact(
-        self, batch: list[Message], outputs: list[tuple[str, bytes]], touched: set[Task]
-    ) -> None:
+    def _transact(self, batch: list[Message], outputs: list[Output], touched: set[Task]) -> None:
         producer = self._producer
         try:
             producer.begin_transaction()
-            for topic, value in outputs:
-                producer.produce(topic, value)
+            for topic, value, key in outputs:
+                if key is None:
+                    producer.produce(topic, value)
+                else:
+                    producer.produce(topic, value, key, headers=JSON_HEADERS)
             for task in touched:
                 if task in self.watches:
-                    for key, chunk in self._snapshot(task):
-                        producer.produce(self.config.state_topic, chunk, key.encode())
+                    for name, chunk in self._snapshot(task):
+                        producer.produce(self.config.state_topic, chunk, name.encode())
             if batch:
                 producer.send_offsets_to_transaction(
                     _next_offsets(batch), self._consumer.consumer_group_metadata(), 30

@@ -37,10 +37,11 @@ from streams.monitoring.fairness import FairnessMonitor
 from streams.monitoring.ops import OpsMonitor
 from streams.monitoring.performance import LabelJoiner, PerformanceMonitor, Scored
 from streams.monitoring.results import Alert, MetricPoint
+from streams.monitoring.summaries import Summary, SummaryWindows
 
 __all__ = ["FEEDBACK_SKEW_MS", "ModelSpec", "ModelWatch"]
 
-Emitted = MetricPoint | Alert
+Emitted = MetricPoint | Alert | Summary
 
 #: How far ahead of the monitor's clock a feedback record's own ``ts`` may be; later ones
 #: are clamped to it (counted in :attr:`ModelWatch.clamped`), so that one record from a
@@ -61,6 +62,8 @@ class ModelSpec:
     positive_label: str | None = "True"
     label_ttl_ms: int = 3_600_000
     drift_window: int = 500
+    #: event-time window of the additive summaries (streams.monitoring.summaries)
+    summary_window_ms: int = 60_000
     #: the numeric inputs (None: every feature that is not sensitive and has numeric
     #: statistics in the reference profile)
     numeric: tuple[str, ...] | None = None
@@ -92,6 +95,10 @@ class ModelWatch:
             "regression" if spec.task == "regression" else "classification"
         )
         positive = spec.positive_label if task == "classification" else None
+        self.summaries = SummaryWindows(
+            self.drift.references if self.drift is not None else {},
+            window_ms=spec.summary_window_ms, positive_label=positive, version=spec.version,
+        )  # fmt: skip
         # a waiting prediction is kept as JSON bytes (see _pack): pickling the snapshot of
         # 20,000 of them costs ~12 ms, against ~120 ms as objects
         self.joiner: LabelJoiner[bytes, Any] = LabelJoiner(
@@ -156,6 +163,9 @@ class ModelWatch:
             reference_profile=spec.reference_profile,
         )
         self._reference(self.spec)
+        out += self.summaries.rebase(
+            self.drift.references if self.drift is not None else {}, spec.version
+        )
         self.champion_version = spec.version
         out.append(Alert(
             kind="monitor", severity="info", model_version=spec.version, at_event=self.events,
@@ -173,6 +183,9 @@ class ModelWatch:
         champion, challenger = record["champion"], record.get("challenger")
         self.champion_version = champion["version"]
         out: list[Emitted] = []
+        summaries = self.summaries
+        out += summaries.on_features(features, ts)
+        summaries.on_latency(record.get("latency_ms"))
         if self.drift is not None:
             for result in self.drift.update(features, ts):
                 out.append(self._versioned(result.to_metric()))
@@ -196,6 +209,9 @@ class ModelWatch:
         if self.fairness:
             for role, scored in (("champion", served), ("challenger", shadow)):
                 if scored is not None and scored.output is not None:
+                    summaries.on_selection(
+                        role, scored.version, sensitive, scored.output, self.spec.sensitive
+                    )
                     selection = self.fairness[role][0]
                     out += self._fairness(
                         selection.update(sensitive, scored.output, ts=ts), "predictions", role,
@@ -224,11 +240,11 @@ class ModelWatch:
     def tick(self, now_ms: int) -> list[Emitted]:
         """Close time windows that ended (ops), expire labels nobody will join."""
         self.joiner.expire(now_ms)
-        return self._reports(self.ops.advance(now_ms))
+        return [*self.summaries.advance(now_ms), *self._reports(self.ops.advance(now_ms))]
 
     def flush(self) -> list[Emitted]:
         """Every open window, closed now (end of a demo or a test)."""
-        out: list[Emitted] = []
+        out: list[Emitted] = list(self.summaries.flush())
         if self.drift is not None:
             out += [self._versioned(r.to_metric()) for r in self.drift.flush()]
         for monitor in (self.performance, self.anomaly, self.ops):
@@ -245,8 +261,15 @@ class ModelWatch:
         if label is None:  # known to be unlabelable: joined, but nothing to learn from
             return []
         served, shadow, sensitive = _unpack(prediction)
+        out: list[Emitted] = []
+        for role, scored in (("champion", served), ("challenger", shadow)):
+            if scored is not None and scored.output is not None:
+                out += self.summaries.on_joined(
+                    ts, role, scored.version, scored.output, label, sensitive,
+                    self.spec.sensitive if self.fairness else (),
+                )  # fmt: skip
         outcomes = {"champion": served} | ({"challenger": shadow} if shadow is not None else {})
-        out = self._reports(self.performance.update(label, outcomes, ts))
+        out += self._reports(self.performance.update(label, outcomes, ts))
         if served.output is None:  # the champion failed: no error to measure, no group rate
             return out
         for found in self.concept.update(label, served.output):

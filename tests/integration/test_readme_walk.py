@@ -181,13 +181,11 @@ def replies(output: str) -> list[dict]:
 
 def demo_summary(summary: dict) -> None:
     """What the default demo (20,000 requests) must have shown."""
-    events, half = summary["events"], summary["events"] // 2
+    events = summary["events"]
     assert events == 20_000
     assert summary["replies"] + summary["dlq"] == events  # requests in = replies + DLQ
     assert summary["dlq"] > 0  # the demo sends a few malformed requests on purpose
-    assert summary["drift"] == {"feature": "x3", "at_event": half}
-    drift = [a for a in summary["alerts"] if a["kind"] == "drift" and a["feature"] == "x3"]
-    assert drift and drift[0]["at_event"] >= half * 0.93, summary["alerts"]  # after injection
+    drift_detected(summary)
     assert {"champion", "challenger"} <= set(summary["performance"])
     assert 0.5 < summary["performance"]["champion"]["accuracy"] <= 1.0
     assert summary["fairness"]["attribute"] == "group"
@@ -200,3 +198,24 @@ def demo_summary(summary: dict) -> None:
     assert gateway["status"]["200"] == 400 + 2
     # everything the scorer answered, over Kafka or HTTP, landed once in the warehouse
     assert summary["warehouse_rows"]["predictions"] == summary["replies"] + gateway["served"]
+
+
+def drift_detected(summary: dict) -> None:
+    """The injected shift (x3 +1 sd from request 10,000) was found soon after it began, by
+    its alerts read back from the warehouse, and the nine stable features stayed quiet.
+    ``at_event`` counts scored requests (the monitor's events); the demo's input is
+    seeded, so every run measured the same: injection at event 9,960, first detection
+    (ADWIN) at 10,016, 56 events later; the first windowed one (500 events) at 10,500."""
+    injected, half = summary["injected"], summary["events"] // 2
+    assert injected["feature"] == "x3" and injected["at_request"] == half
+    assert half * 0.98 < injected["at_event"] <= half  # ~0.5% of requests are DLQ'd
+    drift = [d for d in summary["detected"] if d["kind"] == "drift" and d["feature"]]
+    assert {d["feature"] for d in drift} == {"x3"}, drift  # x0..x9 but x3: no drift alert
+    first = min(drift, key=lambda d: d["at_event"])
+    delay = first["at_event"] - injected["at_event"]
+    # after the injection, within 150 events (ADWIN on a 1 sd shift: 29-74 over 10 seeds,
+    # streams/monitoring/change/features.py); a windowed test alone would be 500+ late
+    assert 0 < delay <= 150, first
+    assert (first["at_event"], delay) == (injected["detected_at_event"], injected["delay_events"])
+    # its request: the delay-th shifted one that was scored (a DLQ'd one or two between)
+    assert half + delay - 1 <= first["request"] <= half + delay + 4, first

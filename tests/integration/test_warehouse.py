@@ -27,7 +27,16 @@ from tests.integration.fixtures_warehouse import SAMPLE_ROWS, as_insert, sample_
 
 pytestmark = pytest.mark.integration
 
-TABLES = {"predictions", "feedback", "metrics", "alerts", "dlq", "model_events"}
+TABLES = {
+    "predictions",
+    "feedback",
+    "metrics",
+    "alerts",
+    "dlq",
+    "model_events",
+    "window_summaries",
+    "reference_profiles",
+}
 VIEWS = {
     "labelled_predictions",
     "champion_vs_challenger",
@@ -35,6 +44,20 @@ VIEWS = {
     "fairness_by_group",
     "latency_qps",
     "dlq_reasons",
+    # with parameters (013_summary_views.sql, 014_segment_views.sql)
+    "drift_from_summaries",
+    "performance_from_summaries",
+    "fairness_from_summaries",
+    "segment_predictions",
+    "drift_from_predictions",
+    "performance_from_predictions",
+    "fairness_from_predictions",
+}
+# the column a table's TTL counts from; None: kept forever
+TTL_FROM = {t: "ts" for t in TABLES} | {
+    "model_events": None,
+    "reference_profiles": None,
+    "window_summaries": "window_start",
 }
 
 
@@ -168,11 +191,13 @@ def test_ttl_is_templated_into_the_ddl(empty_warehouse: Warehouse, ttl_days: int
     empty_warehouse.migrate(ttl_days=ttl_days)
     schema = empty_warehouse.describe_schema()
 
-    for table in TABLES - {"model_events"}:
-        has_ttl = f"TTL toDateTime(ts) + toIntervalDay({ttl_days})" in schema[table]
-        assert has_ttl == (ttl_days > 0), schema[table]
+    for table, column in TTL_FROM.items():
+        if column is None:  # the audit trail and the references are kept forever
+            assert " TTL " not in schema[table]
+        else:
+            has_ttl = f"TTL toDateTime({column}) + toIntervalDay({ttl_days})" in schema[table]
+            assert has_ttl == (ttl_days > 0), schema[table]
         assert "non_replicated_deduplication_window = 1000" in schema[table]
-    assert " TTL " not in schema["model_events"]  # the audit trail is kept forever
     assert {m.ttl_days for m in empty_warehouse.applied_migrations()} == {ttl_days}
 
 

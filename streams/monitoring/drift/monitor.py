@@ -103,6 +103,11 @@ class FeatureDriftMonitor:
         return cls(references_from_profile(profile, features), **options)
 
     @property
+    def references(self) -> dict[str, Reference]:
+        """The reference of every monitored feature."""
+        return dict(self._references)
+
+    @property
     def features(self) -> tuple[str, ...]:
         """The monitored features."""
         return tuple(self._references)

@@ -46,8 +46,11 @@ class GroupCounts:
         """Count one prediction, and its label when known."""
         self.count += 1
         self.selected += predicted_positive
-        if actual_positive is None:
-            return
+        if actual_positive is not None:
+            self.add_label(predicted_positive, actual_positive)
+
+    def add_label(self, predicted_positive: bool, actual_positive: bool) -> None:
+        """Count the label of a prediction counted before (by :meth:`add` without one)."""
         if actual_positive:
             self.positives += 1
             self.true_positives += predicted_positive

@@ -73,12 +73,14 @@ def test_monitor() -> None:
         f"{P}._monitor_state",
         f"{P}.metrics",
         f"{P}.alerts",
+        f"{P}.summaries",
     }
     assert got == (
         topic(f"{P}.a.predictions", "READ") | topic(f"{P}.a.feedback", "READ")
         | topic(f"{P}.a.dlq", "READ") | REGISTRY_READER
         | topic(f"{P}._monitor_state", "READ", "WRITE")
         | topic(f"{P}.metrics", "WRITE") | topic(f"{P}.alerts", "WRITE")
+        | topic(f"{P}.summaries", "WRITE")
         | created([s.name for s in global_needs("monitor", Topics(P), 1)], visible)
         | {("GROUP", "LITERAL", f"{P}.monitor", "READ"),
            ("GROUP", "LITERAL", f"{P}.monitor.restore", "DESCRIBE")}
@@ -91,7 +93,8 @@ def test_sink_only_reads() -> None:
     assert got == (
         topic(f"{P}.a.predictions", "READ") | topic(f"{P}.a.feedback", "READ")
         | topic(f"{P}.a.dlq", "READ") | topic(f"{P}.metrics", "READ")
-        | topic(f"{P}.alerts", "READ") | topic(f"{P}._model_events", "READ")
+        | topic(f"{P}.alerts", "READ") | topic(f"{P}.summaries", "READ")
+        | topic(f"{P}._model_events", "READ") | topic(f"{P}._models", "READ")
         | {("GROUP", "LITERAL", f"{P}.sink", "READ")}
     )  # fmt: skip
     assert {op for *_, op in rules(acls_for("sink", P, "User:k"))} == {"READ"}
