@@ -32,6 +32,10 @@ variant starts, so a rate is a processing rate, never a producer rate:
   new.
 - **challenger coverage**: from the prediction logs, the share of requests in the shadow
   sample whose challenger scored (or failed on its own).
+- **monitor**: the exactly-once monitor loop with ``modelstream run monitor``'s defaults
+  over every prediction log of the run: one instance in-process (``monitor_eps``, target
+  1.5x ``scorer_eps``), then three, a process each in one group, over the same records
+  replayed once all three joined (``monitor3_eps``); and the sink (``sink_rows_per_s``).
 
 ``--gateway`` (:func:`run_gateway_bench`) measures modelstream against MLServer instead,
 one scikit-learn model served by both on the same machine and broker:

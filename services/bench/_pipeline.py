@@ -1,22 +1,28 @@
 """Downstream of the scorer: how fast the monitor and the sink eat the prediction log.
 
-Both run in-process on the prediction-log records the scorer phases wrote (every request
-of the throughput, scikit-learn, latency and swap phases, and the at-least-once scorer's),
-each with its own consumer group, timed from the first record read to the last one
-processed. The monitor is the exactly-once loop with
-every estimator on (``monitor_eps``); the sink lands predictions in an embedded ClickHouse
-engine in the run's scratch directory (``sink_rows_per_s``).
+Each reads the prediction-log records the scorer phases wrote (every request of the
+throughput, scikit-learn, latency and swap phases, and the at-least-once scorer's) with
+a consumer group of its own. The monitor is the exactly-once loop with every estimator on
+and ``MonitorConfig``'s own batch and interval, as ``modelstream run monitor`` runs it:
+one instance in-process (``monitor_eps``: its steps after the first), then, after the
+sink, three in processes of their own over the same records replayed (``monitor3_eps``,
+:mod:`services.bench._monitor_group`). The sink lands predictions in an embedded
+ClickHouse engine in the run's scratch directory (``sink_rows_per_s``: from its first
+insert to its last).
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import TopicPartition
 
+from services.bench._monitor_group import INSTANCES, MonitorGroup, run_monitor_group
 from services.bench._progress import Display
 from services.bench._stack import BenchStack
 from services.monitor import spec_for, watch_factory
@@ -31,11 +37,35 @@ __all__ = ["Downstream", "run_downstream"]
 
 @dataclass(frozen=True)
 class Downstream:
-    records: int
+    records: int  # read by the single monitor instance, its first step too
     monitor_eps: float
     monitor_seconds: float
+    monitor_timed: int  # the records monitor_eps is over
     sink_rows_per_s: float
     sink_seconds: float
+    monitor3: MonitorGroup | str  # why it could not be measured
+
+    def counts(self) -> dict[str, Any]:
+        """Records read and timed by the single monitor; the three's, per instance too."""
+        group = self.monitor3
+        return {
+            "monitor": {"read": self.records, "timed": self.monitor_timed},
+            "monitor3": group.counts if isinstance(group, MonitorGroup) else {"error": group},
+        }
+
+    def notes(self, partitions: int) -> list[str]:
+        group = self.monitor3
+        if isinstance(group, str):
+            return [f"the {INSTANCES} monitor instances could not be measured: {group}"]
+        notes = []
+        if partitions < INSTANCES:
+            notes.append(f"the model topics have {partitions} partition(s): only "
+                         f"{partitions} of the {INSTANCES} monitor instances had work")  # fmt: skip
+        read, replayed = group.counts["read"], group.counts["replayed"]
+        if read < replayed:
+            notes.append(f"the {INSTANCES} monitor instances read {read:,} of the "
+                         f"{replayed:,} records replayed to them")  # fmt: skip
+        return notes
 
 
 def _logged(stack: BenchStack) -> int:
@@ -54,19 +84,24 @@ def _logged(stack: BenchStack) -> int:
 
 def run_downstream(stack: BenchStack, display: Display) -> Downstream:
     upper = _logged(stack)
-    monitor_n, monitor_s = _monitor(stack, display, upper)
+    steps = _monitor(stack, display, upper)
+    monitor_n, monitor_s = _steady(steps)
     # a child process: one process holds one embedded ClickHouse directory, and the
     # caller (a test session, say) may hold another
     with display.step("sink → ClickHouse (predictions), in a child process"):
         spawn = multiprocessing.get_context("spawn")
         with spawn.Pool(1) as pool:
             sink_n, sink_s = pool.apply(_sink, (stack.kafka, stack.names.topics, stack.workdir))
+    # after the sink, which neither reads the replay nor lands the three's metrics
+    group = run_monitor_group(stack, display)
     return Downstream(
-        monitor_n,
+        sum(n for n, _ in steps),
         monitor_n / monitor_s if monitor_s else 0.0,
         monitor_s,
+        monitor_n,
         sink_n / sink_s if sink_s else 0.0,
         sink_s,
+        group,
     )
 
 
@@ -83,17 +118,17 @@ def _steady(steps: list[tuple[int, float]]) -> tuple[int, float]:
     return sum(n for n, _ in steady), sum(t for _, t in steady)
 
 
-def _monitor(stack: BenchStack, display: Display, upper: int) -> tuple[int, float]:
+def _monitor(stack: BenchStack, display: Display, upper: int) -> list[tuple[int, float]]:
+    """The records and seconds of each step that read something; it stops after 3 s
+    without a record."""
     view = RegistryView(stack.kafka, stack.names.topics)
     view.sync()
-    config = MonitorConfig(
-        stack.names.topics, instance_id="bench", max_batch=2_000, max_interval=0.5
-    )
+    config = MonitorConfig(stack.names.topics, instance_id="bench")  # the product's batching
     loop = MonitorLoop(stack.kafka, config, watch_factory(view), spec_for(view))
     steps: list[tuple[int, float]] = []
-    quiet = 0
-    with display.phase("monitor (all estimators, exactly once)", upper) as advance:
-        while quiet < 6:
+    quiet, enough = 0, math.ceil(3.0 / config.max_interval)
+    with display.phase("monitor, 1 instance (all estimators, exactly once)", upper) as advance:
+        while quiet < enough:
             started = time.perf_counter()
             read = loop.step()
             if read:
@@ -104,7 +139,7 @@ def _monitor(stack: BenchStack, display: Display, upper: int) -> tuple[int, floa
                 quiet += 1
     loop.close()
     view.close()
-    return _steady(steps)
+    return steps
 
 
 def _sink(kafka: KafkaConfig, topics: Topics, workdir: Path) -> tuple[int, float]:

@@ -18,6 +18,9 @@ Targets (2-core machine, from the issue "Scoring at the broker's speed")::
     scorer RSS flat                         end - warm ≤ max(5 MB, 5 % of warm)
     swap gap ≤ 1,000 ms                     promotion committed → first reply by the new
                                             champion, under load at the offered rate
+    monitor ≥ 1.5x scorer                   monitor_eps / scorer_eps ≥ 1.5, a process each,
+      (issue 10)                            same run; monitor3_eps / monitor_eps (three
+                                            instances) is shown, without a target
 
 ``--gateway`` (same model, same machine, same broker)::
 
@@ -50,6 +53,7 @@ MAX_FAST_P99_MS = 10.0
 MIN_CHALLENGER_COVERAGE = 0.999
 MAX_SHADOW_IMPACT_MS = 5.0  # a challenger sleeping 50 ms per batch, at 500 req/s
 MAX_SWAP_GAP_MS = 1_000.0
+MIN_MONITOR_MULTIPLE = 1.5  # monitor_eps / scorer_eps: the monitor keeps up with a scorer
 TARGET_RPS = 2_000.0
 MIN_GATEWAY_MULTIPLE = 2.0
 MIN_MLSERVER_KAFKA_MULTIPLE = 3.0
@@ -124,14 +128,14 @@ def _core_targets(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     ...     "faust_eps": 4_000, "offered_rps": 2_000, "latency_ms": {"p50": 12.0, "p99": 30.0},
     ...     "txn_floor_ms": {"p99": 18.0}, "fast_latency_ms": {"p99": 9.0},
     ...     "challenger_coverage": 0.9995, "rss_mb": {"warm": 200.0, "end": 203.0},
-    ...     "swap_gap_ms": 420.0, "shadow_impact_ms": {"p99_added": 1.5}})
+    ...     "swap_gap_ms": 420.0, "shadow_impact_ms": {"p99_added": 1.5}, "monitor_eps": 40_000})
     >>> {name: v["met"] for name, v in t.items()}  # doctest: +NORMALIZE_WHITESPACE
     {'scorer ≥ 25,000 events/s': True, 'scorer ≥ 80 % of transactional passthrough': True,
      'scorer ≥ 5x faust': True, 'exactly-once p50 ≤ 25 ms at 2,000 req/s': True,
      'exactly-once p99 ≤ 2x transaction floor p99': True,
      'at-least-once p99 ≤ 10 ms at 2,000 req/s': True, 'challenger coverage ≥ 99.9 %': True,
      'a 50 ms challenger adds ≤ 5 ms to reply p99 at 500 req/s': True,
-     'scorer RSS flat': True, 'swap gap ≤ 1,000 ms': True}
+     'scorer RSS flat': True, 'swap gap ≤ 1,000 ms': True, 'monitor ≥ 1.5x scorer': True}
     """
     scorer = report.get("scorer_eps")
     latency = report.get("latency_ms") or {}
@@ -171,6 +175,9 @@ def _core_targets(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         ),
         f"swap gap ≤ {MAX_SWAP_GAP_MS:,.0f} ms": _target(
             "<=", MAX_SWAP_GAP_MS, report.get("swap_gap_ms"), "ms"
+        ),
+        f"monitor ≥ {MIN_MONITOR_MULTIPLE:g}x scorer": _target(
+            ">=", MIN_MONITOR_MULTIPLE, ratio(report.get("monitor_eps"), scorer), "ratio"
         ),
     }
 
@@ -270,7 +277,9 @@ def _rows(report: Mapping[str, Any]) -> list[tuple[str, str, str]]:
          "scorer_sklearn"),
         (f"faust agent, best variant ({best or '—'})", eps("faust_eps"), "faust"),
         *_faust_rows(report),
-        ("monitor (all estimators, EOS)", eps("monitor_eps"), "monitor"),
+        ("monitor, 1 instance (all estimators, EOS)", eps("monitor_eps"), "monitor"),
+        ("monitor, 3 instances (a process each)", eps("monitor3_eps"), "monitor3"),
+        *_monitor_ratios(report),
         ("sink → ClickHouse", _fmt(report.get("sink_rows_per_s"), "events/s") + " rows/s",
          "sink"),
         ("exactly-once floor  p50 / p99", _ms(report.get("txn_floor_ms"), ("p50", "p99")),
@@ -295,6 +304,22 @@ def _rows(report: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         (f"champion swap at {rate:,.0f} req/s  gap / longest reply gap",
          " / ".join(_fmt(report.get(k), "ms") for k in ("swap_gap_ms", "swap_max_reply_gap_ms"))
          + " ms", "swap"),
+    ]  # fmt: skip
+
+
+def _monitor_ratios(report: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """monitor / scorer (its target) and 3 instances / 1.
+
+    >>> rows = _monitor_ratios({"monitor_eps": 45_000, "scorer_eps": 30_000,
+    ...                         "monitor3_eps": 63_000})
+    >>> [(name.strip(), value) for name, value, _ in rows]
+    [('monitor / scorer (target ≥ 1.5x)', '1.50x'), ('3 instances / 1', '1.40x')]
+    """
+    one = report.get("monitor_eps")
+    return [
+        (f"  monitor / scorer (target ≥ {MIN_MONITOR_MULTIPLE:g}x)",
+         _fmt(ratio(one, report.get("scorer_eps")), "ratio") + "x", "monitor_ratios"),
+        ("  3 instances / 1", _fmt(ratio(report.get("monitor3_eps"), one), "ratio") + "x", ""),
     ]  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from services.bench._faust import FaustRun
 from services.bench._faust_variants import VARIANTS
 from services.bench._floor import FloorResult
 from services.bench._latency import LatencyResult, LatencySummary
+from services.bench._monitor_group import MonitorGroup
 from services.bench._pipeline import Downstream
 from services.bench._report import evaluate_targets, ratio
 from services.bench._scorer import ScorerRun
@@ -60,8 +61,15 @@ METHOD = {
     "swap": "open loop at the offered rate, the challenger promoted under it: promote() "
     "returned → first reply by the new version (its created_at); longest gap between "
     "consecutive replies (created_at) from then to 1 s past that first reply",
-    "monitor": "in-process MonitorLoop over the scorer's prediction logs; steady state "
-    "(records after the first transaction / time from its end to the last)",
+    "monitor": "one MonitorLoop in-process over the run's prediction logs (feedback, dlq too), "
+    "MonitorConfig's own max_batch / max_interval (as `run monitor`); steady state: records "
+    "of its steps after the first / their summed duration",
+    "monitor3": "3 MonitorLoop instances, a process each, MonitorConfig's defaults, one "
+    "group and state topic of their own (after the sink); their group starts at the end of "
+    "the monitor's input; once it is Stable with all 3, the input's committed records are "
+    "appended again in one transaction; records / (last step's commit - that commit), "
+    "wall clock across the processes",
+    "monitor_ratios": "monitor_eps / scorer_eps (target ≥ 1.5); monitor3_eps / monitor_eps",
     "sink": "in-process Sink into embedded ClickHouse; steady state after the first insert",
 }
 
@@ -91,6 +99,7 @@ def build_report(
     """The JSON-ready report: rates, latency, RSS, swap, ratios, targets, counts, notes."""
     scorer_eps = m.scorer.throughput.throughput().eps
     best = m.best_faust()
+    group = _group(m)
     faust_eps = best.throughput.throughput().eps if best else None
     report: dict[str, Any] = {
         "events": config.events,
@@ -103,6 +112,7 @@ def build_report(
         "faust_variants": m.faust_eps(),
         "offered_rps": config.rate,
         "monitor_eps": m.downstream.monitor_eps if m.downstream else None,
+        "monitor3_eps": group.eps if group else None,
         "sink_rows_per_s": m.downstream.sink_rows_per_s if m.downstream else None,
         **_latencies(m),
         "challenger_coverage": _coverage(m.scorer).share,
@@ -116,6 +126,8 @@ def build_report(
         "scorer_vs_passthrough_txn": ratio(scorer_eps, m.passthrough_txn.eps),
         "scorer_vs_faust": ratio(scorer_eps, faust_eps),
         "latency_p99_vs_floor": ratio(report["latency_ms"]["p99"], floor_p99),
+        "monitor_vs_scorer": ratio(report["monitor_eps"], scorer_eps),
+        "monitor3_vs_monitor": ratio(report["monitor3_eps"], report["monitor_eps"]),
     }
     report |= {
         "seconds": _seconds(m),
@@ -136,7 +148,7 @@ def build_report(
         },
     }
     report["targets"] = evaluate_targets(report)
-    report["notes"] = _notes(config, m, load_before)
+    report["notes"] = _notes(config, m, load_before, partitions)
     return report
 
 
@@ -194,8 +206,14 @@ def _swap(swap: SwapResult) -> dict[str, Any]:
     }
 
 
+def _group(m: Measured) -> MonitorGroup | None:
+    group = m.downstream.monitor3 if m.downstream else None
+    return group if isinstance(group, MonitorGroup) else None
+
+
 def _seconds(m: Measured) -> dict[str, Any]:
     fast = m.fast if isinstance(m.fast, FastRun) else None
+    group = _group(m)
     return {
         "passthrough": m.passthrough.seconds,
         "passthrough_txn": m.passthrough_txn.seconds,
@@ -208,6 +226,8 @@ def _seconds(m: Measured) -> dict[str, Any]:
         "swap_load": m.scorer.swap.seconds,
         "fast_handover": fast.handover_s if fast else None,
         "fast_latency_load": fast.latency.seconds if fast else None,
+        "monitor": m.downstream.monitor_seconds if m.downstream else None,
+        "monitor3": group.seconds if group else None,
     }  # fmt: skip
 
 
@@ -249,6 +269,7 @@ def _counts(config: BenchConfig, m: Measured) -> dict[str, Any]:
         "swap": _swap_counts(scorer.swap),
         "shadow_impact": {label: _latency_counts(run) for label, run in scorer.impact.items()},
         "faust": {name: _faust_counts(config.faust_events, run) for name, run in m.faust.items()},
+        **(m.downstream.counts() if m.downstream else {}),
     }  # fmt: skip
 
 
@@ -289,7 +310,7 @@ def _prefixed(tally: Counter[str], prefix: str) -> dict[str, int]:
     return {key[len(prefix) :]: n for key, n in tally.items() if key.startswith(prefix)}
 
 
-def _notes(config: BenchConfig, m: Measured, load_before: float) -> list[str]:
+def _notes(config: BenchConfig, m: Measured, load_before: float, partitions: int) -> list[str]:
     """Everything a reader of the numbers should know that the table does not say."""
     notes = []
     if load_before > 0.5:
@@ -302,7 +323,8 @@ def _notes(config: BenchConfig, m: Measured, load_before: float) -> list[str]:
             notes.append(f"{name} forwarded only {tp.done:,} of {tp.expected:,} events")
     return [*notes, *_floor_notes(m.floor), *_scorer_notes(config.events, m.scorer),
             *_swap_notes(m.scorer.swap), *_fast_notes(m.fast),
-            *_faust_notes(config, m.faust)]  # fmt: skip
+            *_faust_notes(config, m.faust),
+            *(m.downstream.notes(partitions) if m.downstream else [])]  # fmt: skip
 
 
 def _floor_notes(floor: FloorResult | str) -> list[str]:

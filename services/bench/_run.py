@@ -2,8 +2,8 @@
 
 The order keeps one thing under load at a time: passthrough (plain, transactional), the
 transaction floor, the exactly-once scorer (throughput, scikit-learn throughput, latency,
-swap), the at-least-once scorer's latency, the faust variants, then the monitor and the
-sink over the prediction logs.
+swap), the at-least-once scorer's latency, the faust variants, then the monitor (one
+instance), the sink and the monitor again (three instances) over the prediction logs.
 """
 
 from __future__ import annotations

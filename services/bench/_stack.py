@@ -16,7 +16,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,11 @@ from services.runtime import kafka_config
 from services.settings import Settings
 from services.synthetic import input_schema, labelled_rows, river_challenger, river_champion
 from streams.kafka import KafkaConfig, Topics, TopicSpec, ensure_topics, make_admin
+from streams.monitoring.stream import MonitorConfig
 
 __all__ = [
     "MODEL",
+    "MONITOR_GROUP",
     "SCHEMA",
     "SLEEPY_MODEL",
     "SWAP_MODEL",
@@ -41,6 +43,7 @@ __all__ = [
 MODEL = "bench"
 SLEEPY_MODEL = "bench-sleepy"  # its challenger sleeps 50 ms per batch: the shadow impact
 SWAP_MODEL = "bench-swap"  # promoted under load: MODEL's routing stays as registered
+MONITOR_GROUP = "bench-monitor3"  # MonitorConfig.name of the three-instance monitor
 SCHEMA = input_schema(10, sensitive=False)
 
 
@@ -128,6 +131,11 @@ class BenchTopics:
         transaction, as a scorer's do (one partition)."""
         return self._name("floor-in")
 
+    @property
+    def monitor_group_state(self) -> str:
+        """The three-instance monitor's state, apart from the single instance's."""
+        return MonitorConfig(self.topics, name=MONITOR_GROUP).state_topic
+
     def specs(self) -> list[TopicSpec]:
         """The registry's topics, the models' topic sets and the bench's own topics."""
         own = [self.passthrough_in, self.passthrough_out, self.passthrough_txn_out,
@@ -136,8 +144,11 @@ class BenchTopics:
                *(self.faust_replies(v.name) for v in VARIANTS)]  # fmt: skip
         rf = self.topics.replication
         models = [MODEL, SLEEPY_MODEL, SWAP_MODEL] if self.swap_model else [MODEL]
+        shared = self.topics.global_specs(1)
+        state = next(spec for spec in shared if spec.name == self.topics.monitor_state)
         return [
-            *self.topics.global_specs(1),
+            *shared,
+            replace(state, name=self.monitor_group_state),  # compacted, as the monitor's
             *(spec for model in models for spec in self.topics.model_specs(model, self.partitions)),
             *(TopicSpec(name, self.partitions, replication=rf) for name in own),
             *(TopicSpec(name, 1, replication=rf) for name in (self.floor, self.floor_in)),

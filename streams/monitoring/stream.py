@@ -167,6 +167,7 @@ class MonitorLoop:
         self._alert = codec_for("alert")
         self._kafka = kafka
         self._batch: list[Message] = []
+        self._kinds: dict[str, tuple[str, str] | None] = {}  # topic -> (model, kind)
         self._assigned: set[tuple[str, int]] = set()
         prefix = re.escape(config.topics.prefix)
         self._consumer = Consumer(consumer_config(
@@ -286,8 +287,9 @@ class MonitorLoop:
         batch, self._batch = self._batch, []
         outputs: list[Output] = []
         touched: set[Task] = set()
+        now = int(time.time() * 1e3)  # the batch's clock: feedback clamp, outputs' ts
         for message in batch:
-            self._handle(message, outputs, touched)
+            self._handle(message, outputs, touched, now)
         now = int(time.time() * 1e3)
         for task, watch in self.watches.items():
             try:
@@ -303,30 +305,32 @@ class MonitorLoop:
         self._refusals.tick()
         return len(batch)
 
-    def _handle(self, message: Message, outputs: list[Output], touched: set[Task]) -> None:
+    def _handle(
+        self, message: Message, outputs: list[Output], touched: set[Task], now: int
+    ) -> None:
         topic = message.topic() or ""
-        found = _kind(self.config.topics.prefix, topic)
+        found = self._kinds.get(topic, _UNSEEN)
+        if found is _UNSEEN:
+            found = self._kinds[topic] = _kind(self.config.topics.prefix, topic)
         if found is None:
             return
         model, kind = found
         task = (model, message.partition() or 0)
-        where = f"{topic}[{task[1]}]@{message.offset()}"
         watch = self.watches.get(task)
         if watch is None:
             try:  # asked again at the model's next record: it may be registered by then
                 watch = self.watches[task] = self.new_watch(model)
             except Exception as exc:  # noqa: BLE001 - one model we cannot watch stops no other
-                self._refuse(kind, model, where, "unmonitorable", str(exc))
+                self._refuse(kind, model, _where(message), "unmonitorable", str(exc))
                 return
-        now = int(time.time() * 1e3)
         touched.add(task)  # even a refused record may have moved the watch
         try:
             emitted = self._feed(model, watch, kind, message, now)
         except (DecodeError, KeyError, TypeError, ValueError) as exc:
-            self._refuse(kind, model, where, reason_of(exc), str(exc))
+            self._refuse(kind, model, _where(message), reason_of(exc), str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - one model's failure stops no other
-            self._failed(task, kind, where, exc, outputs)
+            self._failed(task, kind, _where(message), exc, outputs)
             return
         self.stats[kind] += 1
         if emitted:
@@ -452,6 +456,14 @@ class MonitorLoop:
     def close(self) -> None:
         self._refusals.flush()
         self._consumer.close()
+
+
+_UNSEEN: Any = object()
+
+
+def _where(message: Message) -> str:
+    """``topic[partition]@offset`` of ``message`` (for refusal logs)."""
+    return f"{message.topic()}[{message.partition()}]@{message.offset()}"
 
 
 def _state_key(task: Task) -> str:

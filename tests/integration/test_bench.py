@@ -56,7 +56,7 @@ def test_quick_bench_reports_every_measurement(kafka: KafkaConfig, tmp_path: Pat
     assert report == json.loads(json.dumps(returned))
 
     for key in ("passthrough_eps", "passthrough_txn_eps", "scorer_eps", "scorer_sklearn_eps",
-                "faust_eps", "scorer_rss_mb", "monitor_eps", "sink_rows_per_s",
+                "faust_eps", "scorer_rss_mb", "monitor_eps", "monitor3_eps", "sink_rows_per_s",
                 "swap_max_reply_gap_ms"):  # fmt: skip
         assert positive(report[key]) and math.isfinite(report[key]), (key, report[key])
     assert (report["events"], report["offered_rps"]) == (EVENTS, RATE)
@@ -73,8 +73,9 @@ def test_quick_bench_reports_every_measurement(kafka: KafkaConfig, tmp_path: Pat
     assert 0.0 <= report["challenger_coverage"] <= 1.0
     assert all(positive(v) for v in report["ratios"].values()), report["ratios"]
     assert set(report["ratios"]) >= {"latency_p99_vs_floor", "scorer_vs_passthrough_txn",
-                                     "scorer_vs_faust"}  # fmt: skip
-    assert len(report["targets"]) == 10 and "swap gap ≤ 1,000 ms" in report["targets"]
+                                     "scorer_vs_faust", "monitor_vs_scorer",
+                                     "monitor3_vs_monitor"}  # fmt: skip
+    assert len(report["targets"]) == 11 and "monitor ≥ 1.5x scorer" in report["targets"]
     for name, target in report["targets"].items():
         assert set(target) >= {"target", "measured", "met"}, name
         assert isinstance(target["met"], bool) and target["measured"] is not None, name
@@ -98,6 +99,11 @@ def test_quick_bench_reports_every_measurement(kafka: KafkaConfig, tmp_path: Pat
     logged = EVENTS + lat["sent"] + counts["shadow_impact"]["ordinary"]["sent"]
     assert sum(counts["challenger"].values()) == logged
     assert sum(counts["logged"].values()) == logged
+    assert all(positive(report["seconds"][k]) for k in ("monitor", "monitor3")), report["seconds"]
+    group = counts["monitor3"]  # three instances, a process each, the same records replayed
+    assert group["read"] >= group["replayed"] == counts["monitor"]["read"] > 0, group
+    assert set(group["instances"]) == {"0", "1", "2"}
+    assert all(i["read"] > 0 for i in group["instances"].values()), group  # 3 partitions
     assert counts["challenger"].get("scored", 0) > 0
     coverage = counts["challenger_coverage"]
     assert coverage["logged"] == logged
@@ -129,5 +135,6 @@ def test_quick_bench_reports_every_measurement(kafka: KafkaConfig, tmp_path: Pat
     assert "champion swap at 500 req/s" in text
     assert "exactly-once floor" in text and "latency, at-least-once, at 500 req/s" in text
     assert "faust agent, best variant" in text
+    assert "monitor, 3 instances (a process each)" in text and "monitor / scorer" in text
     left = [cmd for cmd in children_of(os.getpid()) if "run scorer" in cmd or "faust_app" in cmd]
     assert not left, f"the bench left processes running: {left}"

@@ -98,13 +98,13 @@ def test_partial_answers_and_disagreement_are_noted() -> None:
     assert "disagree on the check rows by up to 0.05" in notes
 
 
-def test_the_main_run_keeps_its_ten_targets_and_gets_none_of_these() -> None:
+def test_the_main_run_keeps_its_eleven_targets_and_gets_none_of_these() -> None:
     main = {"scorer_eps": 20_000.0, "passthrough_eps": 30_000.0, "faust_eps": 1_000.0,
             "offered_rps": 2_000.0, "latency_ms": {"p99": 5.0},
             "rss_mb": {"warm": 100.0, "end": 100.0}, "swap_gap_ms": 300.0}  # fmt: skip
-    assert len(evaluate_targets(main)) == 10
+    assert len(evaluate_targets(main)) == 11
     assert GATEWAY_TARGET not in evaluate_targets(main)
-    assert len(evaluate_targets(main | report())) == 12
+    assert len(evaluate_targets(main | report())) == 13
 
 
 def test_render_shows_every_system_and_the_verdicts() -> None:

@@ -44,6 +44,8 @@ def report(**changes: Any) -> dict[str, Any]:
         "rss_mb": {"start": 200.0, "warm": 220.0, "peak": 225.0, "end": 221.0},
         "swap_gap_ms": 420.0,
         "swap_max_reply_gap_ms": 180.0,
+        "monitor_eps": 40_000.0,
+        "monitor3_eps": 56_000.0,
         "method": {"scorer": "subprocess; earliest reply CreateTime → N-th reply read"},
         "notes": [],
     }
@@ -54,7 +56,7 @@ def report(**changes: Any) -> dict[str, Any]:
 
 def test_every_target_met() -> None:
     targets = report()["targets"]
-    assert len(targets) == 10
+    assert len(targets) == 11
     assert all(t["met"] for t in targets.values()), targets
 
 
@@ -77,6 +79,8 @@ FAST = "at-least-once p99 ≤ 10 ms at 2,000 req/s"
         ({"rss_mb": {"warm": 220.0, "end": 236.0}}, "scorer RSS flat"),
         ({"swap_gap_ms": 1_112.8}, "swap gap ≤ 1,000 ms"),
         ({"swap_gap_ms": None}, "swap gap ≤ 1,000 ms"),
+        ({"monitor_eps": 38_000.0}, "monitor ≥ 1.5x scorer"),
+        ({"monitor_eps": None}, "monitor ≥ 1.5x scorer"),
     ],
 )
 def test_each_miss_is_reported_as_missed(changes: dict[str, Any], missed: str) -> None:
@@ -132,6 +136,8 @@ def test_render_shows_numbers_verdicts_and_notes() -> None:
     assert "99.95 %" in text  # challenger coverage
     assert "200.00 / 220.00 / 225.00 / 221.00 MB" in text
     assert "420.00 / 180.00 ms" in text  # the swap: gap / longest reply gap
+    assert "40,000 ev/s" in text and "56,000 ev/s" in text  # the monitor: 1 and 3 instances
+    assert "4.44x" in text and "1.40x" in text  # monitor / scorer, 3 instances / 1
     assert text.count("MISSED") == 3  # 25k events/s, 80 % of passthrough, 5x faust
     assert "note: faust answered 10 of 20" in text
     assert "earliest reply CreateTime" in text
