@@ -380,3 +380,60 @@ def monitored(kafka: KafkaConfig, names: Topics, timeout: float = 30.0) -> int:
         view.close()
     assert loop.stats["aborts"] == 0
     return loop.stats["predictions"]
+
+
+def test_the_merger_runs_with_only_its_role(
+    secure: Secure, make_user: Callable[..., KafkaConfig], tag: str, tmp_path: Path
+) -> None:
+    """`modelstream run merger` (faust-streaming, exactly once) as a merger user: it
+    creates its changelogs, joins its group, merges a summary and writes the model's
+    metric, and no authorization error reaches its log."""
+    import os
+    import subprocess
+
+    from tests.integration.gateway_support import kafka_env
+    from tests.integration.scoring_support import MODELSTREAM
+
+    names, model = Topics(f"m-{tag}"), "churn"
+    registry = make_user("registry", "registry", names.prefix)
+    ensure_topics(make_admin(registry), names.global_specs(1))
+    with Registry(registry, names, actor="tests", timeout=30) as writer:
+        writer.register(model, tiny_model(), SCHEMA, task="classification", role="champion")
+    merger = make_user("merger", "merger", names.prefix)
+    env = os.environ | kafka_env(merger) | {
+        "MODELSTREAM_TOPIC_PREFIX": names.prefix, "MODELSTREAM_DATA_DIR": str(tmp_path / "d"),
+        "MODELSTREAM_TOPIC_PARTITIONS": "1",
+    }  # fmt: skip
+    log = tmp_path / "merger.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen([MODELSTREAM, "run", "merger"], stdout=out,
+                                stderr=subprocess.STDOUT, env=env)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while "merger ready" not in log.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.2)
+        summary = {
+            "model": model, "partition": 0, "window_start": 1_800_000_000_000,
+            "window_end": 1_800_000_060_000, "kind": "latency", "counts": [0, 4],
+            "stats": {"count": 4, "sum": 2.0}, "last": True,
+        }  # fmt: skip
+        admin = secure.admin_config
+        assert (
+            produce_one(admin, names.summaries, orjson.dumps(summary), key=model.encode()) is None
+        )
+        metrics = Consumer(consumer_config(admin, f"{names.prefix}.check"))
+        metrics.assign([TopicPartition(names.metrics, 0, OFFSET_BEGINNING)])
+        from schemas.contracts import codec_for
+
+        got = [codec_for("metric").decode_avro(m.value() or b"")  # type: ignore[attr-defined]
+               for m in consume(metrics, 2, timeout=60)]  # fmt: skip
+        assert {(m["model"], m["name"], m["labels"]["scope"]) for m in got} == {
+            (model, "requests", "model"),
+            (model, "latency_mean_ms", "model"),
+        }
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    text = log.read_text()
+    assert "AuthorizationFailed" not in text and "AUTHORIZATION" not in text, text[-3000:]
