@@ -46,7 +46,8 @@ Emitted = MetricPoint | Alert | Summary
 #: How far ahead of the monitor's clock a feedback record's own ``ts`` may be; later ones
 #: are clamped to it (counted in :attr:`ModelWatch.clamped`), so that one record from a
 #: producer with a wrong clock cannot move the label joiner's clock into the future and
-#: expire every prediction waiting for its label.
+#: expire every prediction waiting for its label. The clock is the later of the wall
+#: clock and the latest prediction's ``ts`` (a log replayed from elsewhere keeps its own).
 FEEDBACK_SKEW_MS: Final = 300_000
 
 
@@ -89,6 +90,7 @@ class ModelWatch:
         self.spec = spec
         self.events = 0
         self.clamped = 0
+        self.latest_ts = -(2**62)  # the latest prediction's ts
         self._reference(spec)
         self.ops = OpsMonitor()
         task: Literal["classification", "regression"] = (
@@ -180,6 +182,8 @@ class ModelWatch:
     def on_prediction(self, record: Mapping[str, Any]) -> list[Emitted]:
         self.events += 1
         ts, features = int(record["ts"]), record["features"]
+        if ts > self.latest_ts:
+            self.latest_ts = ts
         champion, challenger = record["champion"], record.get("challenger")
         self.champion_version = champion["version"]
         out: list[Emitted] = []
@@ -225,11 +229,14 @@ class ModelWatch:
         return out
 
     def on_feedback(self, record: Mapping[str, Any], now_ms: int | None = None) -> list[Emitted]:
-        """A label; its ``ts`` is clamped to ``now_ms`` + :data:`FEEDBACK_SKEW_MS`."""
+        """A label; its ``ts`` is clamped to the monitor's clock (``now_ms`` or the latest
+        prediction's ts, the later) + :data:`FEEDBACK_SKEW_MS`."""
         ts = int(record["ts"])
-        if now_ms is not None and ts > now_ms + FEEDBACK_SKEW_MS:
-            ts = now_ms + FEEDBACK_SKEW_MS
-            self.clamped += 1
+        if now_ms is not None:
+            limit = max(now_ms, self.latest_ts) + FEEDBACK_SKEW_MS
+            if ts > limit:
+                ts = limit
+                self.clamped += 1
         label = _truth(self.performance.task, record.get("label"))
         joined = self.joiner.add_label(record["request_id"], label, ts)
         return [] if joined is None else self._joined(joined.prediction, joined.label, ts)

@@ -37,7 +37,7 @@ LABELLED = 2_000  # two performance windows of 1,000
 UNLABELABLE = 20  # label null: joined, never counted as right or wrong
 BAD: tuple[Any, ...] = ({"value": True}, [True], {"label": "True"}, [], {})  # objects, arrays
 BAD_AT = (100, 900, 1500, 1501, 1999)  # produced just before the label of r<i>
-T0 = 1_800_000_000_000
+T0 = (int(time.time()) - 3_600) * 1_000  # an hour ago: labels are not from the future
 JSON: list[tuple[str, str | bytes | None]] = [("content-type", b"application/json")]
 
 

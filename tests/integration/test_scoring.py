@@ -269,17 +269,21 @@ def _stat(log: str, name: str) -> str:
 
 
 def _killed_three_times_then_served(
-    scorer: ScorerProcess, consumer: Any, watch: Any, *, until_aborted: str | None = None
-) -> tuple[list[Received], list[Received]]:
+    scorer: ScorerProcess, consumer: Any, watch: Any, feed: Callable[[], bool],
+    *, until_aborted: str | None = None,
+) -> tuple[list[Received], list[Received]]:  # fmt: skip
     """kill -9 the scorer while it is writing, at least three times, then let one more
     incarnation serve the rest. Returns what ``consumer`` read back (20,000 requests, so
     40,000 messages) and everything ``watch`` (a read_uncommitted reader) saw.
 
-    Each kill waits until ``watch`` sees this incarnation's output arrive: the scorer is
-    then mid-stream, and with batches of 200 a transaction is almost always open. With
+    Each incarnation gets work of its own once it owns its partitions (``feed`` sends the
+    next chunk of requests; False when none is left): a scorer serves 20,000 requests in
+    about a second, so requests sent all at once could be served before the kills. Each
+    kill waits until ``watch`` sees this incarnation's output arrive: the scorer is then
+    mid-chunk, and with batches of 200 a transaction is almost always open. With
     ``until_aborted`` (the reply topic), kills go on (at most eight) until one provably
-    landed inside a transaction: a request answered twice in the uncommitted log, once
-    in the aborted transaction and once in the one that redid it."""
+    landed inside a transaction: a request answered twice in the uncommitted log, once in
+    the aborted transaction and once in the one that redid it."""
     seen: list[Received] = []
     kills = 0
     while True:
@@ -288,21 +292,40 @@ def _killed_three_times_then_served(
         deadline = time.monotonic() + 60  # "ready" comes before the partitions: wait for them
         while scorer.log.read_text().count("assigned ") <= before and time.monotonic() < deadline:
             time.sleep(0.05)
+        fed = feed()
         fresh: list[Received] = []
         deadline = time.monotonic() + 15
         while not fresh and time.monotonic() < deadline:
             fresh = list(_take_now(watch))
         seen += fresh
-        if not fresh or kills >= 8:
-            break  # nothing left to serve, or enough tries
+        if not fed or kills >= 8:
+            break  # the last incarnation serves what is left
         if kills >= 3 and (until_aborted is None or _answered_twice(seen, until_aborted)):
             break
         scorer.kill()
         kills += 1
+    while feed():
+        pass
     got = collect(consumer, 40_000, timeout=120, quiet=3)
     scorer.stop()
     seen += collect(watch, 0, timeout=0, quiet=2)
     return got, seen
+
+
+def _chunks(kafka: KafkaConfig, topic: str, n: int, seed: int, size: int) -> Callable[[], bool]:
+    """A feed of ``n`` requests (``rows(n, seed)``, ids r0...) in chunks of ``size``."""
+    data = list(rows(n, seed=seed))
+    sent = [0]
+
+    def feed() -> bool:
+        if sent[0] >= n:
+            return False
+        chunk = data[sent[0] : sent[0] + size]
+        send(kafka, topic, chunk, start=sent[0])
+        sent[0] += len(chunk)
+        return True
+
+    return feed
 
 
 def _take_now(consumer: Any) -> list[Received]:
@@ -322,10 +345,10 @@ def test_kill_minus_nine_three_times_loses_and_duplicates_nothing(
     topics = [stack.topics.replies("m"), stack.topics.predictions("m")]
     consumer = reader(stack.kafka, topics, unique("g"))
     everything = reader(stack.kafka, topics, unique("u"), read_committed=False)
-    send(stack.kafka, stack.topics.requests("m"), rows(20_000, seed=13))
+    feed = _chunks(stack.kafka, stack.topics.requests("m"), 20_000, seed=13, size=2_000)
     scorer = ScorerProcess(stack, "k", "--max-batch", "200")
     got, written = _killed_three_times_then_served(
-        scorer, consumer, everything, until_aborted=stack.topics.replies("m")
+        scorer, consumer, everything, feed, until_aborted=stack.topics.replies("m")
     )
     replies = [m for m in got if m.topic == stack.topics.replies("m")]
     by_id = replies_by_id(replies)
@@ -350,10 +373,10 @@ def test_at_least_once_mode_loses_nothing_under_kill_minus_nine(
     stack.add_model("m", champion, challenger)
     topics = [stack.topics.replies("m"), stack.topics.predictions("m")]
     consumer = reader(stack.kafka, topics, unique("g"))
-    send(stack.kafka, stack.topics.requests("m"), rows(20_000, seed=17))
+    feed = _chunks(stack.kafka, stack.topics.requests("m"), 20_000, seed=17, size=2_000)
     scorer = ScorerProcess(stack, "a", "--guarantee", "at-least-once", "--max-batch", "200")
     watch = reader(stack.kafka, topics, unique("u"), read_committed=False)
-    got, _ = _killed_three_times_then_served(scorer, consumer, watch)
+    got, _ = _killed_three_times_then_served(scorer, consumer, watch, feed)
     log = scorer.log.read_text()
     assert "(at-least-once)" in log
     replies = replies_by_id([m for m in got if m.topic == stack.topics.replies("m")])
