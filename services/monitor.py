@@ -14,8 +14,7 @@ import signal
 import threading
 from collections.abc import Callable
 
-from services.registry import ModelVersion, RegistryView, not_registered
-from services.registry._input_schema import feature_kinds
+from services.registry import ModelVersion, RegistryView, feature_kinds, not_registered
 from streams.kafka import KafkaConfig
 from streams.monitoring.errors import MonitorConfigError
 from streams.monitoring.stream import MonitorConfig, MonitorLoop

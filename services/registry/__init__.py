@@ -77,6 +77,7 @@ from services.registry._errors import (
     closest,
     not_registered,
 )
+from services.registry._input_schema import feature_kinds
 from services.registry._model import (
     Change,
     ModelVersion,
@@ -115,6 +116,7 @@ __all__ = [
     "VersionAdded",
     "closest",
     "data_fingerprint",
+    "feature_kinds",
     "not_registered",
     "reference_profile",
 ]
