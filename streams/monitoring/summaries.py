@@ -54,8 +54,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+import numpy as np
+
+from streams.monitoring.anomaly.scaling import finite_number
+from streams.monitoring.columns import Column, NumericColumn
 from streams.monitoring.drift.categories import CategorySample, CategoryWindow
-from streams.monitoring.drift.histogram import BinnedSample, HistogramWindow, as_number
+from streams.monitoring.drift.histogram import (
+    BinnedSample,
+    HistogramWindow,
+    as_number,
+    sum_in_order,
+)
 from streams.monitoring.drift.reference import CategoricalReference, NumericReference, Reference
 from streams.monitoring.fairness.groups import GroupCounts
 from streams.monitoring.labels import label_key
@@ -82,6 +91,7 @@ FAIRNESS_COUNTS: Final = (
 )  # fmt: skip
 REGRESSION_STATS: Final = ("n", "sum_error", "sum_abs_error", "sum_sq_error", "sum_y", "sum_sq_y")
 DEFAULT_WINDOW_MS: Final = 60_000
+_BUCKETS: Final = np.array(LATENCY_BUCKETS_MS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +202,14 @@ class _Numeric(HistogramWindow):
             self.sum_sq += number * number
         super().add(value)
 
+    def add_column(self, column: NumericColumn) -> None:
+        finite = column.finite
+        if len(finite):
+            self.n += len(finite)
+            self.sum = sum_in_order(self.sum, finite)
+            self.sum_sq = sum_in_order(self.sum_sq, finite * finite)
+        super().add_column(column)
+
 
 class SummaryWindows:
     """The open window of one task's summaries (see the module docstring)."""
@@ -223,7 +241,25 @@ class SummaryWindows:
         self._fairness: dict[tuple[str, int, str, str], GroupCounts] = {}
         self._latency = [0] * (len(LATENCY_BUCKETS_MS) + 1)
         self._latency_sum = 0.0
+        self._waiting_latency: list[float] = []  # on_event's, bucketed at the close
         self._events = 0
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"_waiting_latency": []} | state)  # a snapshot from before
+
+    def _bucket_latencies(self) -> None:
+        """Add :meth:`on_event`'s latencies to the buckets (as :meth:`on_latency` would)."""
+        waiting = self._waiting_latency
+        if not waiting:
+            return
+        values = np.array(waiting, dtype=float)
+        found = np.bincount(
+            np.searchsorted(_BUCKETS, values, side="left"), minlength=len(self._latency)
+        )
+        for i, n in enumerate(found.tolist()):
+            self._latency[i] += n
+        self._latency_sum = sum_in_order(self._latency_sum, values)
+        waiting.clear()
 
     # -- inputs ---------------------------------------------------------------------
 
@@ -235,6 +271,48 @@ class SummaryWindows:
         for name, window in self._features:
             window.add(get(name))
         return closed
+
+    def closes(self, ts: int) -> bool:
+        """Whether an event at ``ts`` closes the open window (:meth:`on_event` would
+        return its summaries): add the columns of the events before it first."""
+        if self._start is None:
+            return False
+        ts = max(ts, self._closed_until)
+        return ts - ts % self.window_ms > self._start
+
+    def on_event(self, ts: int, latency_ms: object = None) -> list[Summary]:
+        """One prediction whose inputs come later, with the others of the open window
+        (:meth:`add_columns`), and its latency (left out unless a finite number); returns
+        the summaries of the window it closed."""
+        closed = self._at(ts)
+        self._events += 1
+        if latency_ms is not None:
+            if type(latency_ms) is float and latency_ms - latency_ms == 0.0:
+                self._waiting_latency.append(latency_ms)
+            elif (number := finite_number(latency_ms)) is not None:
+                self._waiting_latency.append(float(number))
+        return closed
+
+    def add_columns(self, columns: Mapping[str, Column], n: int) -> None:
+        """The inputs of ``n`` events of the open window (see :meth:`on_event`), each
+        feature's values as a column (:mod:`streams.monitoring.columns`; an absent
+        feature is missing in every event)."""
+        self._bucket_latencies()
+        for name, window in self._features:
+            column = columns.get(name)
+            if column is None:
+                window.missing += n
+            elif isinstance(window, _Numeric):
+                assert isinstance(column, NumericColumn)
+                window.add_column(column)
+            else:
+                assert isinstance(column, tuple)
+                window.add_counts(*column)
+
+    @property
+    def features(self) -> dict[str, Reference]:
+        """The inputs summarised, with their references."""
+        return {name: self._references[name] for name, _ in self._features}
 
     def on_latency(self, latency_ms: float | None) -> None:
         """One request's latency (after :meth:`on_features` for the same event)."""
@@ -286,6 +364,7 @@ class SummaryWindows:
             out = [s for s in self._summaries() if s.kind in ("numeric", "categorical")]
             out = _marked(out)
         self._references, self.version = dict(references), version
+        self._bucket_latencies()
         latency, latency_sum = self._latency, self._latency_sum
         classification, regression, fairness = (
             self._classification, self._regression, self._fairness,
@@ -341,6 +420,7 @@ class SummaryWindows:
 
     def _summaries(self) -> list[Summary]:
         assert self._start is not None
+        self._bucket_latencies()
         start, end, version = self._start, self._start + self.window_ms, self.version
         out: list[Summary] = []
         for name, window in self._features:

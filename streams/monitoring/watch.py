@@ -27,12 +27,15 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
+import numpy as np
 import orjson
 
 from schemas.labels import label_class
 from streams.monitoring.anomaly import HalfSpaceTreesMonitor, ProfileScaler, RunningScaler
 from streams.monitoring.change import ConceptDriftMonitor, FeatureChangeMonitor
+from streams.monitoring.columns import Column, NumericColumn, count_categories, detector_column
 from streams.monitoring.drift import FeatureDriftMonitor
+from streams.monitoring.drift.reference import CategoricalReference, NumericReference, Reference
 from streams.monitoring.fairness import FairnessMonitor
 from streams.monitoring.ops import OpsMonitor
 from streams.monitoring.performance import LabelJoiner, PerformanceMonitor, Scored
@@ -49,6 +52,7 @@ Emitted = MetricPoint | Alert | Summary
 #: expire every prediction waiting for its label. The clock is the later of the wall
 #: clock and the latest prediction's ``ts`` (a log replayed from elsewhere keeps its own).
 FEEDBACK_SKEW_MS: Final = 300_000
+_NO_OUTCOME: Final[Mapping[str, Any]] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +124,14 @@ class ModelWatch:
             else {}
         )
         self.champion_version: int | None = None
+        # the inputs of the events since the last drain (see _drain)
+        self._rows: list[Mapping[str, object]] = []
+        self._ts: list[int] = []
+        self._limit = self._room()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"_rows": [], "_ts": []} | state)  # a snapshot from before
+        self._limit = self._room()
 
     def _reference(self, spec: ModelSpec) -> None:
         """The estimators measured against the champion's reference profile."""
@@ -151,7 +163,7 @@ class ModelWatch:
     def rebase(self, spec: ModelSpec) -> list[Emitted]:
         """Measure against ``spec`` (a new champion's) from now on; returns the results
         of the windows this closes and an ``info`` alert recording the change."""
-        out: list[Emitted] = []
+        out: list[Emitted] = self._drain()
         if self.drift is not None:
             out += [self._versioned(r.to_metric()) for r in self.drift.flush()]
         if self.anomaly is not None:
@@ -165,6 +177,7 @@ class ModelWatch:
             reference_profile=spec.reference_profile,
         )
         self._reference(self.spec)
+        self._limit = self._room()
         out += self.summaries.rebase(
             self.drift.references if self.drift is not None else {}, spec.version
         )
@@ -180,52 +193,67 @@ class ModelWatch:
     # -- inputs ---------------------------------------------------------------------
 
     def on_prediction(self, record: Mapping[str, Any]) -> list[Emitted]:
-        self.events += 1
         ts, features = int(record["ts"]), record["features"]
+        if not isinstance(features, dict):
+            raise TypeError(f"expected the features as an object, got {type(features).__name__}")
+        champion, challenger = record["champion"], record.get("challenger") or None
+        version = champion["version"]
+        request_id = record["request_id"]
+        self.events += 1
         if ts > self.latest_ts:
             self.latest_ts = ts
-        champion, challenger = record["champion"], record.get("challenger")
-        self.champion_version = champion["version"]
         out: list[Emitted] = []
         summaries = self.summaries
-        out += summaries.on_features(features, ts)
-        summaries.on_latency(record.get("latency_ms"))
-        if self.drift is not None:
-            for result in self.drift.update(features, ts):
-                out.append(self._versioned(result.to_metric()))
-                if result.drifted:
-                    out.append(
-                        dataclasses.replace(result.to_alert(), model_version=self.champion_version)
-                    )
-        if self.changes is not None:
-            for found in self.changes.update(features):
-                if found.level == "drift":
-                    out.append(found.to_alert(kind="drift", model_version=self.champion_version,
-                                              feature=found.key))  # fmt: skip
+        if self._rows and summaries.closes(ts):
+            out += self._drain()  # the inputs before this event belong to the closing window
+        self.champion_version = version
+        out += summaries.on_event(ts, record.get("latency_ms"))
+        self._rows.append(features)
+        self._ts.append(ts)
+        if len(self._rows) >= self._limit:
+            out += self._drain()
         if self.anomaly is not None:
             out += self._reports(self.anomaly.update(features, ts))
-        out += self._ops(record, ts)
-        served = _scored(champion)
-        shadow = (
-            _scored(challenger) if challenger and challenger.get("output") is not None else None
-        )
+        shadow = challenger or _NO_OUTCOME
+        reports = self.ops.scored(
+            ts, record.get("latency_ms"), champion.get("latency_ms"), shadow.get("latency_ms"),
+            record.get("served_by", "champion"), bool(champion.get("error")),
+            bool(shadow.get("error")),
+        )  # fmt: skip
+        if reports:
+            out += self._reports(reports)
+        answered = challenger is not None and challenger.get("output") is not None
         sensitive = dict(record.get("sensitive") or {})
         if self.fairness:
-            for role, scored in (("champion", served), ("challenger", shadow)):
-                if scored is not None and scored.output is not None:
-                    summaries.on_selection(
-                        role, scored.version, sensitive, scored.output, self.spec.sensitive
-                    )
-                    selection = self.fairness[role][0]
-                    out += self._fairness(
-                        selection.update(sensitive, scored.output, ts=ts), "predictions", role,
-                        scored.version,
-                    )  # fmt: skip
-        joined = self.joiner.add_prediction(
-            record["request_id"], _pack(served, shadow, sensitive), ts
-        )
+            out += self._selection(champion, challenger if answered else None, sensitive, ts)
+        packed = orjson.dumps((
+            version, champion.get("output"), champion.get("probabilities"),
+            *((shadow["version"], shadow.get("output"), shadow.get("probabilities"))
+              if answered else ()),
+            sensitive,
+        ))  # fmt: skip
+        joined = self.joiner.add_prediction(request_id, packed, ts)
         if joined is not None:  # the label came first
             out += self._joined(joined.prediction, joined.label, ts)
+        return out
+
+    def _selection(
+        self, champion: Mapping[str, Any], challenger: Mapping[str, Any] | None,
+        sensitive: dict[str, str], ts: int,
+    ) -> list[Emitted]:  # fmt: skip
+        """Selection rates per group, of every answer (champion and challenger)."""
+        out: list[Emitted] = []
+        for role, outcome in (("champion", champion), ("challenger", challenger)):
+            scored = _scored(outcome) if outcome is not None else None
+            if scored is not None and scored.output is not None:
+                self.summaries.on_selection(
+                    role, scored.version, sensitive, scored.output, self.spec.sensitive
+                )
+                selection = self.fairness[role][0]
+                out += self._fairness(
+                    selection.update(sensitive, scored.output, ts=ts), "predictions", role,
+                    scored.version,
+                )  # fmt: skip
         return out
 
     def on_feedback(self, record: Mapping[str, Any], now_ms: int | None = None) -> list[Emitted]:
@@ -245,13 +273,16 @@ class ModelWatch:
         return self._reports(self.ops.update_dlq(ts_ms))
 
     def tick(self, now_ms: int) -> list[Emitted]:
-        """Close time windows that ended (ops), expire labels nobody will join."""
+        """Add the inputs waiting for a drain, close time windows that ended (ops),
+        expire labels nobody will join."""
+        out = self._drain()
         self.joiner.expire(now_ms)
-        return [*self.summaries.advance(now_ms), *self._reports(self.ops.advance(now_ms))]
+        return [*out, *self.summaries.advance(now_ms), *self._reports(self.ops.advance(now_ms))]
 
     def flush(self) -> list[Emitted]:
         """Every open window, closed now (end of a demo or a test)."""
-        out: list[Emitted] = list(self.summaries.flush())
+        out = self._drain()
+        out += self.summaries.flush()
         if self.drift is not None:
             out += [self._versioned(r.to_metric()) for r in self.drift.flush()]
         for monitor in (self.performance, self.anomaly, self.ops):
@@ -262,6 +293,66 @@ class ModelWatch:
             out += self._fairness(labelled.flush(), "labelled", role)
         return out
 
+    # -- inputs, a batch at a time -----------------------------------------------------
+
+    def _room(self) -> int:
+        """Events to gather before a drain: up to the drift window's end, so that its
+        results come with the event that closes it (and never more than 1,000)."""
+        return min(self.drift.room, 1_000) if self.drift is not None else 1_000
+
+    def _drain(self) -> list[Emitted]:
+        """Add the inputs gathered since the last drain to the drift windows, the window
+        summaries and the per-feature change detectors, a column per feature
+        (:mod:`streams.monitoring.columns`): the same counts, sums and detections as one
+        event at a time. Every gathered event is of the summaries' open window and of the
+        drift window (on_prediction drains before either closes)."""
+        rows, ts = self._rows, self._ts
+        if not rows:
+            return []
+        self._rows, self._ts = [], []
+        self.ops.absorb()
+        try:
+            return self._add_columns(rows, ts)
+        finally:
+            self._limit = self._room()
+
+    def _add_columns(self, rows: list[Mapping[str, object]], ts: list[int]) -> list[Emitted]:
+        n = len(rows)
+        references: dict[str, Reference] = {}
+        if self.drift is not None:
+            references |= self.drift.references
+        references |= self.summaries.features
+        columns: dict[str, Column] = {}
+        for name, reference in references.items():
+            values = [row.get(name) for row in rows]
+            if isinstance(reference, NumericReference):
+                columns[name] = NumericColumn.of(values, reference)
+            elif isinstance(reference, CategoricalReference):
+                columns[name] = count_categories(values, reference)
+        self.summaries.add_columns(columns, n)
+        out: list[Emitted] = []
+        if self.changes is not None:
+            detect: dict[str, np.ndarray] = {}
+            for name in self.changes.features:
+                found = columns.get(name)
+                detect[name] = (
+                    found.detector
+                    if isinstance(found, NumericColumn)
+                    else detector_column([row.get(name) for row in rows])
+                )
+            for change in self.changes.update_columns(detect, n):
+                if change.level == "drift":
+                    out.append(change.to_alert(kind="drift", model_version=self.champion_version,
+                                               feature=change.key))  # fmt: skip
+        if self.drift is not None:
+            for result in self.drift.extend(columns, ts):
+                out.append(self._versioned(result.to_metric()))
+                if result.drifted:
+                    out.append(
+                        dataclasses.replace(result.to_alert(), model_version=self.champion_version)
+                    )
+        return out
+
     # -- helpers --------------------------------------------------------------------
 
     def _joined(self, prediction: bytes, label: Any, ts: int) -> list[Emitted]:
@@ -269,6 +360,8 @@ class ModelWatch:
             return []
         served, shadow, sensitive = _unpack(prediction)
         out: list[Emitted] = []
+        if self._rows and self.summaries.closes(ts):
+            out += self._drain()  # a label's ts closes the summaries' window too
         for role, scored in (("champion", served), ("challenger", shadow)):
             if scored is not None and scored.output is not None:
                 out += self.summaries.on_joined(
@@ -290,16 +383,6 @@ class ModelWatch:
                     scored.version,
                 )  # fmt: skip
         return out
-
-    def _ops(self, record: Mapping[str, Any], ts: int) -> list[Emitted]:
-        champion, challenger = record["champion"], record.get("challenger") or {}
-        failed = [role for role, o in (("champion", champion), ("challenger", challenger))
-                  if o and o.get("error")]  # fmt: skip
-        roles = {"champion": champion.get("latency_ms"), "challenger": challenger.get("latency_ms")}
-        return self._reports(self.ops.update(
-            ts, latency_ms=record.get("latency_ms"), role_latency=roles,
-            served_by=record.get("served_by", "champion"), failed=failed,
-        ))  # fmt: skip
 
     def _reports(self, reports: Sequence[Any]) -> list[Emitted]:
         out: list[Emitted] = []

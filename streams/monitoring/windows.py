@@ -30,6 +30,7 @@ Window(index=0, first_event=0, end_event=2, start_ms=1000, end_ms=2000)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from streams.monitoring.errors import MonitorConfigError
@@ -126,6 +127,32 @@ class WindowClock:
         if self._seen - self._first >= self._events:
             return self._close(self._start, self._end + 1)
         return None
+
+    def after_many(self, ts: Sequence[int]) -> Window | None:
+        """:meth:`after` for each of ``ts`` in turn, at once: for count windows, and no
+        more events than :meth:`room` (the last of them may close the window)."""
+        if self._events is None or len(ts) > self.room:
+            raise MonitorConfigError(
+                f"expected at most {self.room} events of a count window, got {len(ts)}"
+            )
+        if not ts:
+            return None
+        low, high = min(ts), max(ts)
+        if self._seen == self._first:
+            self._start, self._end = low, high
+        else:
+            self._start, self._end = min(self._start, low), max(self._end, high)
+        self._seen += len(ts)
+        if self._seen - self._first >= self._events:
+            return self._close(self._start, self._end + 1)
+        return None
+
+    @property
+    def room(self) -> int:
+        """Events the open count window takes before it closes (time windows: no limit)."""
+        if self._events is None:
+            return 2**62
+        return self._events - (self._seen - self._first)
 
     def advance(self, ts: int) -> Window | None:
         """Close the open time window if ``ts`` is at or past its end (a punctuation)."""

@@ -306,10 +306,52 @@ def _killed_three_times_then_served(
         kills += 1
     while feed():
         pass
-    got = collect(consumer, 40_000, timeout=120, quiet=3)
+    got = _collect_every_request(consumer, 20_000)
     scorer.stop()
     seen += collect(watch, 0, timeout=0, quiet=2)
     return got, seen
+
+
+def _collect_every_request(
+    consumer: Any, n: int, topics: int = 2, timeout: float = 120.0
+) -> list[Received]:
+    """Read until each of the ``topics`` topics read holds ``n`` distinct keys (request
+    ids), then 3 s more for duplicates. Counting messages would not do: at least once,
+    the duplicates a kill leaves can make up the count before the last requests are
+    answered."""
+    got: list[Received] = []
+    keys: dict[str, set[bytes | None]] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (
+        len(keys) < topics or any(len(k) < n for k in keys.values())
+    ):
+        for m in take(consumer, 0.2):
+            got.append(m)
+            keys.setdefault(m.topic, set()).add(m.key)
+    return got + collect(consumer, 0, timeout=0, quiet=3)
+
+
+def _same_ids(ids: set[str], n: int, scorer: ScorerProcess, what: str) -> None:
+    """``ids`` are r0 ... r{n-1}; if not, say which are missing or extra, compactly, with
+    the scorer's log (a failure on a CI machine must explain itself)."""
+    expected = {f"r{i}" for i in range(n)}
+    if ids == expected:
+        return
+    missing = sorted(int(i[1:]) for i in expected - ids)
+    extra = sorted(ids - expected)
+    raise AssertionError(
+        f"{what}: {len(missing)} of {n} requests missing (first {missing[:20]}, last "
+        f"{missing[-5:]}), {len(extra)} unexpected ({extra[:10]})\n{_log_tail(scorer)}"
+    )
+
+
+def _diagnosis(found: object, scorer: ScorerProcess) -> str:
+    return f"{str(found)[:2000]}\n{_log_tail(scorer)}"
+
+
+def _log_tail(scorer: ScorerProcess) -> str:
+    lines = scorer.log.read_text(errors="replace").splitlines() if scorer.log.exists() else []
+    return "the scorer's log, last 80 lines:\n" + "\n".join(lines[-80:])
 
 
 def _chunks(kafka: KafkaConfig, topic: str, n: int, seed: int, size: int) -> Callable[[], bool]:
@@ -353,14 +395,15 @@ def test_kill_minus_nine_three_times_loses_and_duplicates_nothing(
     replies = [m for m in got if m.topic == stack.topics.replies("m")]
     by_id = replies_by_id(replies)
     duplicates = {k: len(v) for k, v in by_id.items() if len(v) > 1}
-    assert not duplicates
-    assert set(by_id) == {f"r{i}" for i in range(20_000)}
+    assert not duplicates, _diagnosis(duplicates, scorer)
+    _same_ids(set(by_id), 20_000, scorer, "replies")
     assert len(replies) == 20_000
     # the prediction log holds every answered request exactly once, with its challenger
     logged = Counter(
         m.json()["request_id"] for m in got if m.topic == stack.topics.predictions("m")
     )
-    assert set(logged) == set(by_id) and set(logged.values()) == {1}
+    _same_ids(set(logged), 20_000, scorer, "log records")
+    assert set(logged.values()) == {1}, _diagnosis(logged, scorer)
     # and a kill landed inside a transaction: its outputs are in the log, aborted
     assert _answered_twice(written, stack.topics.replies("m")), "no kill landed mid-transaction"
     assert len(written) > len(got)
@@ -383,9 +426,8 @@ def test_at_least_once_mode_loses_nothing_under_kill_minus_nine(
     logged = Counter(
         m.json()["request_id"] for m in got if m.topic == stack.topics.predictions("m")
     )
-    expected = {f"r{i}" for i in range(20_000)}
-    assert set(replies) == expected  # every request answered, some perhaps twice
-    assert set(logged) == expected
+    _same_ids(set(replies), 20_000, scorer, "replies")  # every request, some perhaps twice
+    _same_ids(set(logged), 20_000, scorer, "log records")
     # a second answer is the same answer (the same model version scored the same input)
     for answers in replies.values():
         assert len({(a["prediction"], a["model_version"]) for a in answers}) == 1

@@ -25,7 +25,7 @@ from typing import Any
 
 from streams.monitoring.errors import MonitorConfigError, ReferenceProfileError
 
-__all__ = ["ProfileScaler", "RunningScaler"]
+__all__ = ["ProfileScaler", "RunningScaler", "finite_number"]
 
 
 class ProfileScaler:
@@ -64,9 +64,8 @@ class ProfileScaler:
         """The row's features scaled to the reference range."""
         scaled = {}
         for name, low, width in self._limits:
-            value = row.get(name)
-            ok = isinstance(value, int | float) and math.isfinite(value)
-            scaled[name] = (value - low) / width if ok else 0.5  # type: ignore[operator]  # ok checks it is a number
+            value = finite_number(row.get(name))
+            scaled[name] = (value - low) / width if value is not None else 0.5
         return scaled
 
 
@@ -87,11 +86,28 @@ class RunningScaler:
         """Update the ranges with the row, then scale it."""
         scaled = {}
         for name, bounds in self._ranges.items():
-            value = row.get(name)
-            if not (isinstance(value, int | float) and math.isfinite(value)):
+            value = finite_number(row.get(name))
+            if value is None:
                 scaled[name] = 0.5
                 continue
             bounds[0], bounds[1] = min(bounds[0], value), max(bounds[1], value)
             width = bounds[1] - bounds[0]
             scaled[name] = (value - bounds[0]) / width if width > 0 else 0.5
         return scaled
+
+
+def finite_number(value: object) -> float | None:
+    """``value`` when it is a finite int, float or bool, else ``None`` (missing): NaN,
+    infinities, text, and ints too large for a float.
+
+    >>> finite_number(3), finite_number(float("inf")), finite_number("1"), finite_number(10**400)
+    (3, None, None, None)
+    """
+    if type(value) is float:
+        return value if value - value == 0.0 else None
+    if isinstance(value, int):
+        try:
+            return value if math.isfinite(value) else None
+        except OverflowError:
+            return None
+    return None

@@ -13,6 +13,7 @@ Examples
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -72,6 +73,12 @@ class ChangeDetector(ABC):
     @abstractmethod
     def update(self, x: float) -> Detection | None:
         """Add one value; returns a detection when this value triggered one."""
+
+    def update_many(self, values: Sequence[float]) -> list[tuple[int, Detection]]:
+        """:meth:`update` on each value in turn; returns (index in ``values``, detection)
+        for each detection."""
+        update = self.update
+        return [(i, found) for i, x in enumerate(values) if (found := update(x)) is not None]
 
     def _found(self, level: Level, estimate: float) -> Detection:
         if level == "drift":

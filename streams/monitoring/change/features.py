@@ -25,10 +25,12 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
+import numpy as np
+
+from streams.monitoring.anomaly.scaling import finite_number
 from streams.monitoring.change.adwin import ADWINDetector
 from streams.monitoring.change.detection import ChangeDetector, Detection
 from streams.monitoring.errors import MonitorConfigError, ReferenceProfileError
@@ -84,15 +86,40 @@ class FeatureChangeMonitor:
             scales[name] = (float(entry["mean"]), float(entry["std"]))
         return cls(scales, detector)
 
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The features watched, in order."""
+        return tuple(name for name, *_ in self._features)
+
+    def update_columns(self, columns: Mapping[str, np.ndarray], n: int) -> list[Detection]:
+        """:meth:`update` for ``n`` events at once, each feature's values as a column of
+        floats (:func:`streams.monitoring.columns.detector_column`: NaN where a value is
+        missing or not a number; an absent feature is missing throughout). The detections
+        come in event order, features in order within an event."""
+        base = self.seen
+        self.seen += n
+        found: list[tuple[int, int, Detection]] = []
+        for order, (name, mean, std, detector) in enumerate(self._features):
+            column = columns.get(name)
+            if column is None:
+                continue
+            finite = np.isfinite(column)
+            where = np.flatnonzero(finite)
+            standard = ((column[finite] - mean) / std).tolist()
+            for i, d in detector.update_many(standard):
+                event = base + int(where[i]) + 1
+                found.append((event, order, Detection(d.detector, d.level, event, d.estimate,
+                                                      name)))  # fmt: skip
+        found.sort(key=lambda f: (f[0], f[1]))
+        return [d for *_, d in found]
+
     def update(self, row: Mapping[str, object]) -> Sequence[Detection]:
         """Add one event; returns the detections it triggered (usually none)."""
         self.seen += 1
         found: Sequence[Detection] = _NONE
         for name, mean, std, detector in self._features:
-            value = row.get(name)
-            if type(value) is not float and not isinstance(value, int):
-                continue
-            if not math.isfinite(value):
+            value = finite_number(row.get(name))
+            if value is None:
                 continue
             detection = detector.update((value - mean) / std)
             if detection is not None:

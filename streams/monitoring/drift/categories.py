@@ -16,6 +16,7 @@ CategorySample(counts=(1, 2, 1), missing=2)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from streams.monitoring.drift.reference import CategoricalReference, category_key
@@ -56,6 +57,13 @@ class CategoryWindow:
                 return
             value = category_key(value)
         self.counts[self._index.get(value, self._other)] += 1
+
+    def add_counts(self, counts: Sequence[int], missing: int) -> None:
+        """Count a batch at once (:func:`streams.monitoring.columns.count_categories`)."""
+        mine = self.counts
+        for i, n in enumerate(counts):
+            mine[i] += n
+        self.missing += missing
 
     def snapshot(self) -> CategorySample:
         """The window so far; the counters start again from zero."""

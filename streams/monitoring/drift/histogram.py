@@ -29,11 +29,17 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from streams.monitoring.drift.reference import NumericReference
 from streams.monitoring.errors import EmptySampleError
 
-__all__ = ["BinnedSample", "HistogramWindow", "as_number", "cdfs_at_points"]
+if TYPE_CHECKING:
+    from streams.monitoring.columns import NumericColumn
+
+__all__ = ["BinnedSample", "HistogramWindow", "as_number", "cdfs_at_points", "sum_in_order"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +107,20 @@ class HistogramWindow:
             self.above += 1
             self.above_sum += value
 
+    def add_column(self, column: NumericColumn) -> None:
+        """Count a batch of live values at once (the same counts and sums as :meth:`add`
+        on each, :mod:`streams.monitoring.columns`)."""
+        counts = self.counts
+        for i, n in enumerate(column.counts.tolist()):
+            counts[i] += n
+        self.missing += column.missing
+        if column.below:
+            self.below += column.below
+            self.below_sum = sum_in_order(self.below_sum, column.below_values)
+        if column.above:
+            self.above += column.above
+            self.above_sum = sum_in_order(self.above_sum, column.above_values)
+
     def snapshot(self) -> BinnedSample:
         """The window so far; the counters start again from zero."""
         fine = tuple(self.counts)
@@ -125,18 +145,29 @@ def _merge(fine: tuple[int, ...], starts: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(sum(fine[a:b]) for a, b in zip(starts, ends, strict=True))
 
 
-def as_number(value: object) -> float | None:
-    """``value`` as a float, or ``None`` when it is missing or not a number.
+def sum_in_order(start: float, values: np.ndarray) -> float:
+    """``start`` plus every value, added left to right: the float a loop of ``+=`` gives
+    (``cumsum`` adds in order, unlike ``sum``'s pairwise tree).
 
-    >>> as_number(3), as_number(True), as_number("1e3"), as_number("x"), as_number(None)
+    >>> sum_in_order(0.1, np.array([0.2, 0.3])) == (0.1 + 0.2) + 0.3
+    True
+    """
+    if not len(values):
+        return start
+    return float(np.cumsum(np.concatenate(([start], values)))[-1])
+
+
+def as_number(value: object) -> float | None:
+    """``value`` as a float, or ``None`` when it is missing or not a number (an int
+    beyond a float's range is not one).
+
+    >>> as_number(3), as_number(True), as_number("1e3"), as_number("x"), as_number(10**400)
     (3.0, 1.0, 1000.0, None, None)
     """
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+    if isinstance(value, int | float | str):
         try:
             return float(value)
-        except ValueError:
+        except (OverflowError, ValueError):
             return None
     return None
 

@@ -28,7 +28,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from streams.monitoring.drift.categories import CategoryWindow
 from streams.monitoring.drift.histogram import HistogramWindow
@@ -46,6 +46,9 @@ from streams.monitoring.drift.reference import NumericReference, Reference, refe
 from streams.monitoring.drift.result import DriftResult
 from streams.monitoring.errors import MonitorConfigError
 from streams.monitoring.windows import Window, WindowClock, WindowSpec
+
+if TYPE_CHECKING:
+    from streams.monitoring.columns import Column
 
 __all__ = ["DEFAULT_WINDOW", "FeatureDriftMonitor"]
 
@@ -133,6 +136,28 @@ class FeatureDriftMonitor:
         if closed is not None:
             results = [*results, *self._close(closed)]
         return results
+
+    @property
+    def room(self) -> int:
+        """Events the open window takes before it closes (count windows)."""
+        return self._clock.room
+
+    def extend(self, columns: Mapping[str, Column], ts: Sequence[int]) -> Sequence[DriftResult]:
+        """:meth:`update` for a batch of events at once, each feature's values as one
+        column (:mod:`streams.monitoring.columns`; a feature absent from ``columns`` is
+        missing in every event): count windows only, at most :attr:`room` events. Returns
+        the results of the window the last event closed, if it did."""
+        n = len(ts)
+        for name, sketch in self._windows.items():
+            column = columns.get(name)
+            if column is None:
+                sketch.missing += n
+            elif isinstance(sketch, HistogramWindow):
+                sketch.add_column(column)  # type: ignore[arg-type]  # numeric: a NumericColumn
+            else:
+                sketch.add_counts(*column)  # type: ignore[misc]  # categorical: (counts, missing)
+        closed = self._clock.after_many(ts)
+        return self._close(closed) if closed is not None else _NONE
 
     def advance(self, ts: int) -> Sequence[DriftResult]:
         """Close the open time window if ``ts`` is past its end (wall-clock punctuation)."""

@@ -24,6 +24,7 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -74,6 +75,22 @@ class LatencySketch:
             self.min = value
         if value > self.max:
             self.max = value
+
+    def add_many(self, values: Sequence[float]) -> None:
+        """:meth:`add` on each value (finite numbers), in one call."""
+        if not values:
+            return
+        counts, inv, offset, last = self._counts, self._inv_log, self._offset, self._last
+        log, ceil = math.log, math.ceil
+        for value in values:
+            index = ceil(log(value) * inv) - offset if value > 0 else 0
+            counts[0 if index < 0 else last if index > last else index] += 1
+        self.count += len(values)
+        low, high = min(values), max(values)
+        if low < self.min:
+            self.min = low
+        if high > self.max:
+            self.max = high
 
     def quantile(self, q: float) -> float:
         """The ``q``-quantile (0 <= q <= 1), within the relative accuracy."""

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from streams.monitoring.anomaly.scaling import finite_number
 from streams.monitoring.ops.latency import LatencySketch
 from streams.monitoring.results import MetricPoint
 from streams.monitoring.windows import Window, WindowClock, WindowSpec
@@ -140,6 +141,39 @@ class OpsMonitor:
         self._sketches: dict[str, LatencySketch] = {}
         self._role_errors: dict[str, int] = {}
         self._requests = self._dlq = self._unserved = self._backup = 0
+        # latencies of scored() waiting for their sketch, added a window at a time
+        self._waiting: dict[str, list[float]] = {REQUEST: [], "champion": [], "challenger": []}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        waiting: dict[str, list[float]] = {REQUEST: [], "champion": [], "challenger": []}
+        self.__dict__.update({"_waiting": waiting} | state)  # a snapshot from before
+
+    def scored(
+        self, ts: int, latency_ms: object, champion_ms: object, challenger_ms: object,
+        served_by: object, champion_failed: bool, challenger_failed: bool,
+    ) -> Sequence[OpsReport]:  # fmt: skip
+        """:meth:`update` for the prediction log's roles, positionally, with latencies
+        gathered and sketched when the window closes (the same sketches; a latency that
+        is not a finite number is left out)."""
+        closed = self._clock.before(ts)
+        reports = [self._close(closed)] if closed is not None else _NONE
+        self._requests += 1
+        if served_by != "champion":
+            self._unserved += served_by == "none"
+            self._backup += served_by == "backup"
+        waiting = self._waiting
+        for role, ms in ((REQUEST, latency_ms), ("champion", champion_ms),
+                         ("challenger", challenger_ms)):  # fmt: skip
+            if type(ms) is float and ms - ms == 0.0:
+                waiting[role].append(ms)
+            elif ms is not None and (number := finite_number(ms)) is not None:
+                waiting[role].append(float(number))
+        if champion_failed:
+            self._role_errors["champion"] = self._role_errors.get("champion", 0) + 1
+        if challenger_failed:
+            self._role_errors["challenger"] = self._role_errors.get("challenger", 0) + 1
+        closed = self._clock.after(ts)
+        return [*reports, self._close(closed)] if closed is not None else reports
 
     def update(
         self,
@@ -193,7 +227,17 @@ class OpsMonitor:
             sketch = self._sketches[role] = LatencySketch(self._accuracy)
         return sketch
 
+    def absorb(self) -> None:
+        """Sketch the latencies :meth:`scored` gathered (at the latest when the window
+        closes; a caller that snapshots the monitor calls it first, to keep the
+        snapshot small)."""
+        for role, values in self._waiting.items():
+            if values:
+                self._sketch(role).add_many(values)
+                values.clear()
+
     def _close(self, window: Window) -> OpsReport:
+        self.absorb()
         latency = {role: LatencySummary.of(s) for role, s in self._sketches.items() if s.count}
         report = OpsReport(
             window,
