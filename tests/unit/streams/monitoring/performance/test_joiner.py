@@ -124,3 +124,33 @@ def test_shuffled_delayed_duplicated_streams_stay_balanced(seed: int, n: int, ca
             joiner.add_label(rid, 1, ts)
         _balanced(joiner)
     assert joiner.stats.joined <= n
+
+
+@pytest.mark.parametrize("max_entries", [95, 60])  # waits expire; waits are evicted
+def test_a_pickled_joiner_goes_on_as_the_original(max_entries: int) -> None:
+    """It pickles as columns (keys, times, values); unpickled, every wait, memory of
+    joined and expired ids and counter is as it was."""
+    import pickle
+
+    def run(joiner: LabelJoiner[str, int], start: int, stop: int) -> list[object]:
+        out: list[object] = []
+        for i in range(start, stop):
+            out.append(joiner.add_prediction(f"p{i}", f"v{i}", ts=i * 10))
+            if i % 3 == 0:
+                out.append(joiner.add_label(f"p{i - 7}", i, ts=i * 10))
+            if i % 7 == 0:
+                out.append(joiner.add_label(f"p{i - 250}", i, ts=i * 10))  # expired: late
+            if i % 5 == 0:
+                out.append(joiner.add_label(f"early{i}", i, ts=i * 10))
+                out.append(joiner.add_prediction(f"early{i - 50}", "late", ts=i * 10))
+        return out
+
+    original: LabelJoiner[str, int] = LabelJoiner(ttl_ms=1_000, max_entries=max_entries)
+    run(original, 0, 400)
+    stats = original.stats
+    assert stats.joined and all(original.waiting) and stats.orphan_labels
+    assert stats.expired_predictions if max_entries == 95 else stats.evicted_predictions
+    copy = pickle.loads(pickle.dumps(original))
+    assert copy.waiting == original.waiting and copy.stats == original.stats
+    assert run(copy, 400, 900) == run(original, 400, 900)
+    assert copy.stats == original.stats and copy.waiting == original.waiting
