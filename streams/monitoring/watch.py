@@ -212,8 +212,6 @@ class ModelWatch:
         self._ts.append(ts)
         if len(self._rows) >= self._limit:
             out += self._drain()
-        if self.anomaly is not None:
-            out += self._reports(self.anomaly.update(features, ts))
         shadow = challenger or _NO_OUTCOME
         reports = self.ops.scored(
             ts, record.get("latency_ms"), champion.get("latency_ms"), shadow.get("latency_ms"),
@@ -303,9 +301,10 @@ class ModelWatch:
     def _drain(self) -> list[Emitted]:
         """Add the inputs gathered since the last drain to the drift windows, the window
         summaries and the per-feature change detectors, a column per feature
-        (:mod:`streams.monitoring.columns`): the same counts, sums and detections as one
-        event at a time. Every gathered event is of the summaries' open window and of the
-        drift window (on_prediction drains before either closes)."""
+        (:mod:`streams.monitoring.columns`), and to the anomaly trees (a batch of the
+        sampled events): the same counts, sums, detections and scores as one event at a
+        time. Every gathered event is of the summaries' open window and of the drift
+        window (on_prediction drains before either closes)."""
         rows, ts = self._rows, self._ts
         if not rows:
             return []
@@ -344,6 +343,8 @@ class ModelWatch:
                 if change.level == "drift":
                     out.append(change.to_alert(kind="drift", model_version=self.champion_version,
                                                feature=change.key))  # fmt: skip
+        if self.anomaly is not None:
+            out += self._reports(self.anomaly.update_many(rows, ts))
         if self.drift is not None:
             for result in self.drift.extend(columns, ts):
                 out.append(self._versioned(result.to_metric()))

@@ -16,6 +16,8 @@ import pytest
 
 from services.registry import reference_profile
 from services.synthetic import rows
+from streams.monitoring.anomaly import HalfSpaceTreesMonitor
+from streams.monitoring.anomaly.scaling import ProfileScaler
 from streams.monitoring.change import FeatureChangeMonitor
 from streams.monitoring.change.adwin import ADWINDetector
 from streams.monitoring.columns import NumericColumn, count_categories, detector_column
@@ -180,15 +182,17 @@ def watch_spec(profile: dict[str, Any]) -> ModelSpec:
 def test_the_watch_s_drift_and_summaries_are_the_per_event_estimators_numbers() -> None:
     """The watch gathers inputs and drains them at window boundaries, at ticks, and when a
     label closes a summary window first; a snapshot in between carries what is pending.
-    Its drift results, input summaries and per-feature detections are what the per-event
-    estimators give on the same events."""
-    profile, live = profile_and_rows(6_000, seed=8)
+    Its drift results, input summaries, per-feature detections and anomaly reports are
+    what the per-event estimators give on the same events."""
+    profile, live = profile_and_rows(12_000, seed=8)  # an anomaly window: 10,000 events
     spec = watch_spec(profile)
     watch = ModelWatch(spec)
     references = references_from_profile(profile)
     drift = FeatureDriftMonitor(references, window=WindowSpec(events=300))
     summaries = SummaryWindows(references, window_ms=2_000, version=1)
     changes = FeatureChangeMonitor.from_profile(profile, features=spec.numeric_features())
+    trees = HalfSpaceTreesMonitor(ProfileScaler.from_profile(profile, spec.numeric_features()),
+                                  seed=7)  # fmt: skip
     rng = random.Random(9)
     got: list[Any] = []
     expected: list[Any] = []
@@ -198,6 +202,7 @@ def test_the_watch_s_drift_and_summaries_are_the_per_event_estimators_numbers() 
         expected += summaries.on_features(row, ts)
         expected += [r.to_metric() for r in drift.update(row, ts)]
         expected += [d.at_event for d in changes.update(row) if d.level == "drift"]
+        expected += [p for report in trees.update(row, ts) for p in report.to_metrics()]
         if i % 11 == 0 and i > 40:  # a label 2.5 s on: it may close a summary window
             got += watch.on_feedback({"request_id": f"r{i - 40}", "label": True, "ts": ts + 2_500})
             expected += summaries.on_joined(ts + 2_500, "champion", 1, "True", "True", {}, ())
@@ -205,13 +210,14 @@ def test_the_watch_s_drift_and_summaries_are_the_per_event_estimators_numbers() 
             watch = pickle.loads(pickle.dumps(watch))  # with inputs waiting for a drain
     got += watch.flush()
     expected += summaries.flush() + [r.to_metric() for r in drift.flush()]
+    expected += [p for report in trees.flush() for p in report.to_metrics()]
 
     def inputs(items: list[Any]) -> list[Any]:
         out: list[Any] = []
         for item in items:
             if isinstance(item, Summary) and item.kind in ("numeric", "categorical"):
                 out.append(dataclasses.replace(item, last=False))
-            elif isinstance(item, MetricPoint) and item.kind == "drift":
+            elif isinstance(item, MetricPoint) and item.kind in ("drift", "anomaly"):
                 out.append(dataclasses.replace(item, model_version=None))
             elif isinstance(item, int):
                 out.append(item)
@@ -220,4 +226,5 @@ def test_the_watch_s_drift_and_summaries_are_the_per_event_estimators_numbers() 
         return sorted(out, key=repr)
 
     assert any(isinstance(x, int) for x in expected), "x3's shift should be detected"
+    assert sum(getattr(x, "kind", None) == "anomaly" for x in expected) >= 6  # two windows
     assert inputs(got) == inputs(expected)
