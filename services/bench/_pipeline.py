@@ -85,7 +85,7 @@ def _logged(stack: BenchStack) -> int:
 def run_downstream(stack: BenchStack, display: Display) -> Downstream:
     upper = _logged(stack)
     steps = _monitor(stack, display, upper)
-    monitor_n, monitor_s = _steady(steps)
+    monitor_n, monitor_s = _steady(steps, MonitorConfig.max_batch)
     # a child process: one process holds one embedded ClickHouse directory, and the
     # caller (a test session, say) may hold another
     with display.step("sink → ClickHouse (predictions), in a child process"):
@@ -105,16 +105,21 @@ def run_downstream(stack: BenchStack, display: Display) -> Downstream:
     )
 
 
-def _steady(steps: list[tuple[int, float]]) -> tuple[int, float]:
-    """Records and seconds of the working steps after the first (which pays for joining
-    the group and warming up); the first alone when it was the only one.
+def _steady(steps: list[tuple[int, float]], full: int) -> tuple[int, float]:
+    """Records and seconds of the steps after the first (which pays for joining the group
+    and warming up) that read a full batch (``full`` records). A step that read less ran
+    out of input and waited out the rest of its interval for more, time the monitor did
+    not work; such steps count only when there is no full one (then every step after the
+    first, or the first alone when it was the only one).
 
-    >>> _steady([(100, 2.0), (50, 0.5), (50, 0.5)])
+    >>> _steady([(100, 2.0), (100, 0.5), (100, 0.6), (30, 1.2)], full=100)
+    (200, 1.1)
+    >>> _steady([(100, 2.0), (50, 0.5), (50, 0.5)], full=100)
     (100, 1.0)
-    >>> _steady([(10, 1.0)])
+    >>> _steady([(10, 1.0)], full=100)
     (10, 1.0)
     """
-    steady = steps[1:] or steps[:1]
+    steady = [s for s in steps[1:] if s[0] >= full] or steps[1:] or steps[:1]
     return sum(n for n, _ in steady), sum(t for _, t in steady)
 
 

@@ -1,7 +1,8 @@
 """The monitor's Kafka loop: predictions, feedback and DLQ entries in; metric points and
 alerts out — exactly once, state included.
 
-Per transaction (about once a second, or every ``max_batch`` events)::
+Per transaction (about once a second, or every ``max_batch`` events, or as soon as the
+input is read to its end)::
 
     consume → each model's Watch updates its windows, detectors and label joins
     begin_transaction
@@ -24,9 +25,10 @@ their task's partition in ``labels["partition"]``, alerts at the end of their me
 The state snapshots and the input offsets commit atomically with the outputs, so a
 monitor killed at any point restarts from snapshots that match its offsets exactly: no
 window is lost or counted twice, and a zombie instance's commit is fenced by the group
-generation (KIP-447). Snapshots are pickles (lz4-compressed by the producer), split
-into 512 KiB chunk records ``<model>@<p>/<n>`` after a manifest record ``<model>@<p>``
-naming the chunk count.
+generation (KIP-447). Snapshots are zlib-compressed pickles, split into 512 KiB chunk
+records ``<model>@<p>/<n>`` after a manifest record ``<model>@<p>`` naming the chunk
+count. (The producer compresses nothing: every reader of the monitor's outputs, the
+merger's aiokafka among them, reads them without a codec library.)
 
 A watch that raises on a record (a bug, an input it cannot handle) stops neither the
 process nor any other model: the record is refused as ``watch_failed`` and a critical
@@ -72,7 +74,6 @@ __all__ = ["MonitorConfig", "MonitorLoop", "Watch"]
 
 log = logging.getLogger("modelstream.monitor")
 CHUNK = 512 * 1024
-_PICKLED = b"\x80"  # the first byte of a pickle (protocol 2 and later)
 JSON_HEADERS: list[tuple[str, str | bytes | None]] = [("content-type", b"application/json")]
 Output = tuple[str, bytes, bytes | None]  # topic, value, key
 
@@ -180,9 +181,6 @@ class MonitorLoop:
         self._producer = Producer(producer_config(
             kafka, transactional_id=f"{config.group_id}.{config.instance_id}",
             message_max_bytes=CHUNK + 65_536,
-            # snapshots are compressed by librdkafka's own thread, off the GIL (zlib in
-            # this thread cost ~9 ms per 2 MB snapshot, each transaction)
-            compression_type="lz4",
         ))  # fmt: skip
         self._producer.init_transactions(30)
         self._consumer.subscribe(
@@ -231,9 +229,7 @@ class MonitorLoop:
                 continue
             chunks = int(manifest.decode())
             blob = b"".join(records.get(f"{key}/{i}", b"") for i in range(chunks))
-            if blob[:1] != _PICKLED:  # a snapshot from before lz4: zlib-compressed
-                blob = zlib.decompress(blob)
-            self.watches[task] = pickle.loads(blob)  # noqa: S301 - our own state
+            self.watches[task] = pickle.loads(zlib.decompress(blob))  # noqa: S301 - our own state
         log.info("restored %d of %d task(s) from %s", sum(t in self.watches for t in tasks),
                  len(tasks), self.config.state_topic)  # fmt: skip
 
@@ -267,7 +263,7 @@ class MonitorLoop:
             reader.close()
 
     def _snapshot(self, task: Task) -> list[tuple[str, bytes]]:
-        blob = pickle.dumps(self.watches[task], protocol=5)  # lz4 by the producer's thread
+        blob = zlib.compress(pickle.dumps(self.watches[task], protocol=5), 1)
         chunks = [blob[i : i + CHUNK] for i in range(0, len(blob), CHUNK)] or [b""]
         key = _state_key(task)
         return [(f"{key}/{i}", c) for i, c in enumerate(chunks)] + [
@@ -282,13 +278,18 @@ class MonitorLoop:
             self.step()
 
     def step(self) -> int:
-        """One transaction's worth of events; returns how many were read."""
+        """One transaction's worth of events; returns how many were read. A transaction
+        holds up to ``max_batch`` events or ``max_interval`` seconds of them, and closes
+        early once the input is read to its end (200 ms without a record): what was read
+        is committed then, not a second later."""
         self._batch = []
         deadline = time.monotonic() + self.config.max_interval
         while (
             len(self._batch) < self.config.max_batch and (left := deadline - time.monotonic()) > 0
         ):
             got = self._consumer.consume(5_000, min(left, 0.2))  # may revoke: trims _batch
+            if not got and self._batch and left > 0.2:
+                break  # caught up
             self._batch += [m for m in got if m.error() is None]
         batch, self._batch = self._batch, []
         outputs: list[Output] = []
@@ -436,9 +437,8 @@ class MonitorLoop:
                         producer.produce(self.config.state_topic, chunk, name.encode())
             if batch:
                 producer.send_offsets_to_transaction(
-                    _next_offsets(batch, len(self._assigned)),
-                    self._consumer.consumer_group_metadata(), 30,
-                )  # fmt: skip
+                    _next_offsets(batch), self._consumer.consumer_group_metadata(), 30
+                )
             producer.commit_transaction(30)
             self.stats["transactions"] += 1
         except KafkaException as exc:
@@ -478,10 +478,9 @@ def _state_key(task: Task) -> str:
     return f"{task[0]}@{task[1]}"
 
 
-def _next_offsets(batch: list[Message], partitions: int = 0) -> list[TopicPartition]:
-    """The offset after the last record of each partition in ``batch``. A partition's
-    records come in offset order, so its last one is its first from the end; the walk
-    back stops once ``partitions`` (the assigned count, if known) have been seen.
+def _next_offsets(batch: list[Message]) -> list[TopicPartition]:
+    """The offset after the last record of each partition in ``batch`` (a partition's
+    records come in offset order: its last is its first from the end).
 
     >>> from types import SimpleNamespace as M
     >>> batch = [M(topic=lambda: "t", partition=lambda p=p: p, offset=lambda o=o: o)
@@ -494,6 +493,4 @@ def _next_offsets(batch: list[Message], partitions: int = 0) -> list[TopicPartit
         key = (m.topic() or "", m.partition() or 0)
         if key not in last:
             last[key] = m.offset() or 0
-            if len(last) == partitions:
-                break
     return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
