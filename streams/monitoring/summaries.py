@@ -56,7 +56,6 @@ from typing import Any, Final
 
 import numpy as np
 
-from streams.monitoring.anomaly.scaling import finite_number
 from streams.monitoring.columns import Column, NumericColumn
 from streams.monitoring.drift.categories import CategorySample, CategoryWindow
 from streams.monitoring.drift.histogram import (
@@ -202,13 +201,12 @@ class _Numeric(HistogramWindow):
             self.sum_sq += number * number
         super().add(value)
 
-    def add_column(self, column: NumericColumn) -> None:
-        finite = column.finite
-        if len(finite):
+    def add_batch(self, column: NumericColumn | None, n: int) -> None:
+        if column is not None and len(finite := column.finite):
             self.n += len(finite)
             self.sum = sum_in_order(self.sum, finite)
             self.sum_sq = sum_in_order(self.sum_sq, finite * finite)
-        super().add_column(column)
+        super().add_batch(column, n)
 
 
 class SummaryWindows:
@@ -275,22 +273,16 @@ class SummaryWindows:
     def closes(self, ts: int) -> bool:
         """Whether an event at ``ts`` closes the open window (:meth:`on_event` would
         return its summaries): add the columns of the events before it first."""
-        if self._start is None:
-            return False
-        ts = max(ts, self._closed_until)
-        return ts - ts % self.window_ms > self._start
+        return self._start is not None and ts >= self._start + self.window_ms
 
-    def on_event(self, ts: int, latency_ms: object = None) -> list[Summary]:
+    def on_event(self, ts: int, latency_ms: float | None = None) -> list[Summary]:
         """One prediction whose inputs come later, with the others of the open window
-        (:meth:`add_columns`), and its latency (left out unless a finite number); returns
+        (:meth:`add_columns`), and its latency (a finite number, or ``None``); returns
         the summaries of the window it closed."""
         closed = self._at(ts)
         self._events += 1
         if latency_ms is not None:
-            if type(latency_ms) is float and latency_ms - latency_ms == 0.0:
-                self._waiting_latency.append(latency_ms)
-            elif (number := finite_number(latency_ms)) is not None:
-                self._waiting_latency.append(float(number))
+            self._waiting_latency.append(latency_ms)
         return closed
 
     def add_columns(self, columns: Mapping[str, Column], n: int) -> None:
@@ -299,15 +291,7 @@ class SummaryWindows:
         feature is missing in every event)."""
         self._bucket_latencies()
         for name, window in self._features:
-            column = columns.get(name)
-            if column is None:
-                window.missing += n
-            elif isinstance(window, _Numeric):
-                assert isinstance(column, NumericColumn)
-                window.add_column(column)
-            else:
-                assert isinstance(column, tuple)
-                window.add_counts(*column)
+            window.add_batch(columns.get(name), n)  # type: ignore[arg-type]  # its kind
 
     @property
     def features(self) -> dict[str, Reference]:

@@ -32,10 +32,11 @@ import orjson
 
 from schemas.labels import label_class
 from streams.monitoring.anomaly import HalfSpaceTreesMonitor, ProfileScaler, RunningScaler
+from streams.monitoring.anomaly.scaling import finite_number
 from streams.monitoring.change import ConceptDriftMonitor, FeatureChangeMonitor
 from streams.monitoring.columns import Column, NumericColumn, count_categories, detector_column
 from streams.monitoring.drift import FeatureDriftMonitor
-from streams.monitoring.drift.reference import CategoricalReference, NumericReference, Reference
+from streams.monitoring.drift.reference import CategoricalReference, NumericReference
 from streams.monitoring.fairness import FairnessMonitor
 from streams.monitoring.ops import OpsMonitor
 from streams.monitoring.performance import LabelJoiner, PerformanceMonitor, Scored
@@ -207,14 +208,15 @@ class ModelWatch:
         if self._rows and summaries.closes(ts):
             out += self._drain()  # the inputs before this event belong to the closing window
         self.champion_version = version
-        out += summaries.on_event(ts, record.get("latency_ms"))
+        latency = _ms(record.get("latency_ms"))
+        out += summaries.on_event(ts, latency)
         self._rows.append(features)
         self._ts.append(ts)
         if len(self._rows) >= self._limit:
             out += self._drain()
         shadow = challenger or _NO_OUTCOME
         reports = self.ops.scored(
-            ts, record.get("latency_ms"), champion.get("latency_ms"), shadow.get("latency_ms"),
+            ts, latency, _ms(champion.get("latency_ms")), _ms(shadow.get("latency_ms")),
             record.get("served_by", "champion"), bool(champion.get("error")),
             bool(shadow.get("error")),
         )  # fmt: skip
@@ -224,12 +226,7 @@ class ModelWatch:
         sensitive = dict(record.get("sensitive") or {})
         if self.fairness:
             out += self._selection(champion, challenger if answered else None, sensitive, ts)
-        packed = orjson.dumps((
-            version, champion.get("output"), champion.get("probabilities"),
-            *((shadow["version"], shadow.get("output"), shadow.get("probabilities"))
-              if answered else ()),
-            sensitive,
-        ))  # fmt: skip
+        packed = _pack(champion, challenger if answered else None, sensitive)
         joined = self.joiner.add_prediction(request_id, packed, ts)
         if joined is not None:  # the label came first
             out += self._joined(joined.prediction, joined.label, ts)
@@ -317,12 +314,9 @@ class ModelWatch:
 
     def _add_columns(self, rows: list[Mapping[str, object]], ts: list[int]) -> list[Emitted]:
         n = len(rows)
-        references: dict[str, Reference] = {}
-        if self.drift is not None:
-            references |= self.drift.references
-        references |= self.summaries.features
         columns: dict[str, Column] = {}
-        for name, reference in references.items():
+        # the summaries' references are the drift monitor's (see __init__ and rebase)
+        for name, reference in self.summaries.features.items():
             values = [row.get(name) for row in rows]
             if isinstance(reference, NumericReference):
                 columns[name] = NumericColumn.of(values, reference)
@@ -439,19 +433,30 @@ def _truth(task: str, label: object) -> str | float | None:
     return float(label) if isinstance(label, int | float) and not isinstance(label, bool) else None
 
 
-def _pack(served: Scored, shadow: Scored | None, sensitive: dict[str, str]) -> bytes:
-    """What a prediction waiting for its label needs, as compact JSON."""
+def _pack(
+    served: Mapping[str, Any], shadow: Mapping[str, Any] | None, sensitive: dict[str, str]
+) -> bytes:
+    """What a prediction waiting for its label needs (of the log's champion and, if it
+    answered, challenger outcomes), as compact JSON."""
     return orjson.dumps((
-        served.version, served.output, served.probabilities,
-        *((shadow.version, shadow.output, shadow.probabilities) if shadow else ()),
+        served["version"], served.get("output"), served.get("probabilities"),
+        *((shadow["version"], shadow.get("output"), shadow.get("probabilities"))
+          if shadow else ()),
         sensitive,
     ))  # fmt: skip
+
+
+def _ms(value: object) -> float | None:
+    """A latency as the ops and summary figures take it: a finite number, else ``None``."""
+    number = finite_number(value)
+    return None if number is None else float(number)
 
 
 def _unpack(packed: bytes) -> tuple[Scored, Scored | None, dict[str, str]]:
     """The inverse of :func:`_pack`.
 
-    >>> _unpack(_pack(Scored(1, "True", {"True": 0.7}), None, {"group": "a"}))
+    >>> _unpack(_pack({"version": 1, "output": "True", "probabilities": {"True": 0.7}},
+    ...               None, {"group": "a"}))
     (Scored(version=1, output='True', probabilities={'True': 0.7}), None, {'group': 'a'})
     """
     values = orjson.loads(packed)

@@ -58,11 +58,16 @@ class CategoryWindow:
             value = category_key(value)
         self.counts[self._index.get(value, self._other)] += 1
 
-    def add_counts(self, counts: Sequence[int], missing: int) -> None:
-        """Count a batch at once (:func:`streams.monitoring.columns.count_categories`)."""
+    def add_batch(self, column: tuple[Sequence[int], int] | None, n: int) -> None:
+        """Count a batch of ``n`` values at once, as (counts, missing)
+        (:func:`streams.monitoring.columns.count_categories`); ``None``: all missing."""
+        if column is None:
+            self.missing += n
+            return
+        counts, missing = column
         mine = self.counts
-        for i, n in enumerate(counts):
-            mine[i] += n
+        for i, found in enumerate(counts):
+            mine[i] += found
         self.missing += missing
 
     def snapshot(self) -> CategorySample:

@@ -107,9 +107,12 @@ class HistogramWindow:
             self.above += 1
             self.above_sum += value
 
-    def add_column(self, column: NumericColumn) -> None:
-        """Count a batch of live values at once (the same counts and sums as :meth:`add`
-        on each, :mod:`streams.monitoring.columns`)."""
+    def add_batch(self, column: NumericColumn | None, n: int) -> None:
+        """Count a batch of ``n`` live values at once (the same counts and sums as
+        :meth:`add` on each, :mod:`streams.monitoring.columns`); ``None``: all missing."""
+        if column is None:
+            self.missing += n
+            return
         counts = self.counts
         for i, n in enumerate(column.counts.tolist()):
             counts[i] += n

@@ -147,15 +147,8 @@ class FeatureDriftMonitor:
         column (:mod:`streams.monitoring.columns`; a feature absent from ``columns`` is
         missing in every event): count windows only, at most :attr:`room` events. Returns
         the results of the window the last event closed, if it did."""
-        n = len(ts)
         for name, sketch in self._windows.items():
-            column = columns.get(name)
-            if column is None:
-                sketch.missing += n
-            elif isinstance(sketch, HistogramWindow):
-                sketch.add_column(column)  # type: ignore[arg-type]  # numeric: a NumericColumn
-            else:
-                sketch.add_counts(*column)  # type: ignore[misc]  # categorical: (counts, missing)
+            sketch.add_batch(columns.get(name), len(ts))  # type: ignore[arg-type]  # its kind
         closed = self._clock.after_many(ts)
         return self._close(closed) if closed is not None else _NONE
 

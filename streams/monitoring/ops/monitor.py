@@ -33,7 +33,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from streams.monitoring.anomaly.scaling import finite_number
 from streams.monitoring.ops.latency import LatencySketch
 from streams.monitoring.results import MetricPoint
 from streams.monitoring.windows import Window, WindowClock, WindowSpec
@@ -149,12 +148,13 @@ class OpsMonitor:
         self.__dict__.update({"_waiting": waiting} | state)  # a snapshot from before
 
     def scored(
-        self, ts: int, latency_ms: object, champion_ms: object, challenger_ms: object,
-        served_by: object, champion_failed: bool, challenger_failed: bool,
+        self, ts: int, latency_ms: float | None, champion_ms: float | None,
+        challenger_ms: float | None, served_by: object, champion_failed: bool,
+        challenger_failed: bool,
     ) -> Sequence[OpsReport]:  # fmt: skip
         """:meth:`update` for the prediction log's roles, positionally, with latencies
-        gathered and sketched when the window closes (the same sketches; a latency that
-        is not a finite number is left out)."""
+        (finite numbers, or ``None``) gathered and sketched when the window closes: the
+        same sketches."""
         closed = self._clock.before(ts)
         reports = [self._close(closed)] if closed is not None else _NONE
         self._requests += 1
@@ -164,10 +164,8 @@ class OpsMonitor:
         waiting = self._waiting
         for role, ms in ((REQUEST, latency_ms), ("champion", champion_ms),
                          ("challenger", challenger_ms)):  # fmt: skip
-            if type(ms) is float and ms - ms == 0.0:
+            if ms is not None:
                 waiting[role].append(ms)
-            elif ms is not None and (number := finite_number(ms)) is not None:
-                waiting[role].append(float(number))
         if champion_failed:
             self._role_errors["champion"] = self._role_errors.get("champion", 0) + 1
         if challenger_failed:

@@ -57,7 +57,7 @@ def test_a_column_bins_and_sums_as_the_histogram_adds_one_value_at_a_time(seed: 
     for value in values:
         one.add(value)
     for chunk in (values[:150], values[150:151], values[151:]):
-        batch.add_column(NumericColumn.of(chunk, REFERENCE))
+        batch.add_batch(NumericColumn.of(chunk, REFERENCE), len(chunk))
     assert batch.snapshot() == one.snapshot()
 
 
@@ -69,7 +69,7 @@ def test_numbers_only_columns_take_the_fast_path_and_give_the_same_floats() -> N
     for value in values:
         one.add(value)
     batch = HistogramWindow(REFERENCE)
-    batch.add_column(column)
+    batch.add_batch(column, len(values))
     assert batch.snapshot() == one.snapshot()  # exact: sums added in the same order
 
 
@@ -90,7 +90,7 @@ def test_category_counts_are_the_category_window_s(values: list[Any]) -> None:
     for value in values:
         one.add(value)
     batch = CategoryWindow(reference)
-    batch.add_counts(*count_categories(values, reference))
+    batch.add_batch(count_categories(values, reference), len(values))
     assert batch.snapshot() == one.snapshot()
 
 
