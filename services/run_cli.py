@@ -162,10 +162,23 @@ def run_gateway_cmd(
             "sooner; an aborted batch's reply may be the one answered)"
         ),
     ] = False,
+    via_kafka: Annotated[
+        bool,
+        typer.Option(
+            "--via-kafka",
+            help="Publish requests to the model's requests topic and answer with the "
+            "scorer's replies (exactly once), instead of scoring in this process",
+        ),
+    ] = False,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(help="Also serve the Open Inference Protocol over gRPC on this port"),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
 ) -> None:
-    """Serve REST, batch and Open Inference Protocol v2 over the Kafka topics."""
-    from services.gateway.context import GatewayConfig
+    """Serve REST, batch and Open Inference Protocol v2 (HTTP, and gRPC with --grpc-port):
+    scoring in-process from the live registry, or through the scorer with --via-kafka."""
+    from services.gateway.context import DIRECT, VIA_KAFKA, GatewayConfig
     from services.gateway.service import build_context, run_gateway
     from services.gateway.stats import warehouse_stats
 
@@ -174,7 +187,8 @@ def run_gateway_cmd(
     config = GatewayConfig(
         instance_id=instance, request_timeout=timeout_ms / 1e3, max_batch=max_batch,
         public_catalogue=public_catalogue, read_committed=not fast_replies,
-        topic_partitions=settings.topic_partitions,
+        topic_partitions=settings.topic_partitions, mode=VIA_KAFKA if via_kafka else DIRECT,
+        grpc_port=grpc_port, grpc_host=host,
     )  # fmt: skip
     with friendly_errors():
         kafka = _prepared("gateway", settings, f"gateway-{instance}")

@@ -35,6 +35,8 @@ def create_app(ctx: GatewayContext, extra: tuple[APIRouter, ...] = ()) -> FastAP
         try:
             yield
         finally:
+            if ctx.grpc is not None:
+                await ctx.grpc.stop(5.0)
             await asyncio.to_thread(stop, ctx)
 
     app = FastAPI(
@@ -52,15 +54,19 @@ def create_app(ctx: GatewayContext, extra: tuple[APIRouter, ...] = ()) -> FastAP
 async def start(ctx: GatewayContext) -> None:
     """Read the registry and the clients to their ends, then open the bridge."""
     loop = asyncio.get_running_loop()
-    await asyncio.to_thread(ctx.bridge.ensure_topics)
+    await asyncio.to_thread(ctx.serving.ensure_topics)
     ctx.clients.start()
     await asyncio.gather(asyncio.to_thread(ctx.models.sync), asyncio.to_thread(ctx.clients.sync))
     ctx.models.start()
-    await asyncio.to_thread(ctx.bridge.start, loop)
+    await asyncio.to_thread(ctx.serving.start, loop)
+    if ctx.config.grpc_port is not None:
+        from services.gateway.grpc import start_grpc  # grpcio loads only when asked for
+
+        ctx.grpc = await start_grpc(ctx, ctx.config.grpc_host, ctx.config.grpc_port)
 
 
 def stop(ctx: GatewayContext) -> None:
-    ctx.bridge.close()
+    ctx.serving.close()
     ctx.models.stop()
     ctx.clients.stop()
     if ctx.stats is not None:

@@ -1,10 +1,11 @@
 """Who is calling and what they may do: API tokens, scopes, rate limits, body size.
 
-A token comes as ``Authorization: Bearer <token>`` (API clients) or in the
-``ms_token`` cookie the portal's sign-in sets (browsers). It is checked against the client
-registry (only its SHA-256 is stored; compared in constant time) and never logged. A
-header that is not ``Bearer <token>`` is named in the 401 (scheme missing, another
-scheme, no token), never echoed: it may hold the secret.
+A token comes as ``Authorization: Bearer <token>`` (API clients; gRPC callers send it as
+``authorization`` metadata) or in the ``ms_token`` cookie the portal's sign-in sets
+(browsers). It is checked against the client registry (only its SHA-256 is stored;
+compared in constant time) and never logged. A header that is not ``Bearer <token>`` is
+named in the 401 (scheme missing, another scheme, no token), never echoed: it may hold
+the secret.
 
 Checks run cheapest first, so a refused call costs the gateway as little as possible:
 
@@ -38,6 +39,7 @@ __all__ = [
     "COOKIE",
     "admit",
     "authenticate",
+    "authenticate_header",
     "authorize",
     "may_list_models",
     "parse_authorization",
@@ -91,7 +93,17 @@ def _credentials(request: Request) -> tuple[str | None, str | None]:
 
 def authenticate(ctx: GatewayContext, request: Request) -> Any:
     """The calling client's record, else 401."""
-    token, problem = _credentials(request)
+    return _client(ctx, *_credentials(request))
+
+
+def authenticate_header(ctx: GatewayContext, value: str | None) -> Any:
+    """The record of the client whose token ``value`` carries (an ``Authorization``
+    header's value, or gRPC's ``authorization`` metadata; no cookie), else 401."""
+    token, problem = parse_authorization(value) if value is not None else (None, None)
+    return _client(ctx, token, problem)
+
+
+def _client(ctx: GatewayContext, token: str | None, problem: str | None) -> Any:
     record = ctx.clients.authenticate(token) if token else None
     if record is None:
         if problem is not None:

@@ -89,8 +89,11 @@ class BridgeConfig:
 class KafkaBridge:
     """Publish requests, await their replies (see the module docstring)."""
 
+    mode = "kafka"  # services.gateway.context.VIA_KAFKA
+
     def __init__(self, kafka: KafkaConfig, config: BridgeConfig) -> None:
         self.config = config
+        self.topics = config.topics
         self.stats: Counter[str] = Counter()
         self._kafka = kafka
         self._admin = make_admin(kafka)

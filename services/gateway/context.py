@@ -3,18 +3,55 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, Request
 
 from services.gateway.policy import Limits, PolicyManager
 
 if TYPE_CHECKING:
-    from services.gateway.bridge import KafkaBridge
+    import asyncio
+    from collections.abc import Sequence
+
     from services.gateway.clients import ClientDirectory
     from services.gateway.directory import ModelDirectory
+    from streams.kafka import KafkaConfig, Topics
 
-__all__ = ["Ctx", "GatewayConfig", "GatewayContext", "context"]
+__all__ = ["DIRECT", "VIA_KAFKA", "Ctx", "GatewayConfig", "GatewayContext", "Serving", "context"]
+
+DIRECT: Literal["direct"] = "direct"
+VIA_KAFKA: Literal["kafka"] = "kafka"
+
+
+class Serving(Protocol):
+    """How a gateway answers: in-process from the registry (:class:`~services.gateway.
+    direct.DirectServer`, the default) or through the requests topic and the scorer
+    (:class:`~services.gateway.bridge.KafkaBridge`, ``--via-kafka``)."""
+
+    mode: str
+    topics: Topics
+
+    @property
+    def kafka(self) -> KafkaConfig: ...
+
+    @property
+    def ready(self) -> bool: ...
+
+    def ensure_topics(self, timeout: float = 30.0) -> None: ...
+
+    def start(self, loop: asyncio.AbstractEventLoop, timeout: float = 30.0) -> None: ...
+
+    def close(self) -> None: ...
+
+    async def request(
+        self, model: str, value: bytes, request_id: str, client_id: str, timeout: float
+    ) -> dict[str, Any] | None: ...
+
+    async def request_many(
+        self, model: str, requests: Sequence[tuple[str, bytes]], client_id: str, timeout: float
+    ) -> list[Any]: ...
+
+    def publish_dlq(self, model: str, value: bytes, headers: list[tuple[str, bytes]]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -30,18 +67,23 @@ class GatewayConfig:
     read_committed: bool = True  # replies only once their scorer transaction committed
     topic_partitions: int = 3  # partitions of a model topic set the gateway creates
     version: str = "0.1.0"
+    mode: str = DIRECT  # DIRECT: score in-process; VIA_KAFKA: through the scorer
+    grpc_port: int | None = None  # Open Inference Protocol over gRPC, when set
+    grpc_host: str = "127.0.0.1"
 
 
 @dataclass
 class GatewayContext:
-    """The shared parts: Kafka bridge, live model directory, clients, policy, stats."""
+    """The shared parts: how requests are served, live model directory, clients, policy,
+    stats."""
 
     config: GatewayConfig
-    bridge: KafkaBridge
+    serving: Serving
     models: ModelDirectory
     clients: ClientDirectory
     policy: PolicyManager
     stats: Any = None  # the catalogue's warehouse statistics (services.gateway.stats)
+    grpc: Any = None  # the running gRPC server (grpc.aio.Server), with --grpc-port
 
 
 def context(request: Request) -> GatewayContext:

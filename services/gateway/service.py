@@ -12,13 +12,14 @@ import uvicorn
 from services.gateway.app import create_app
 from services.gateway.bridge import BridgeConfig, KafkaBridge
 from services.gateway.clients import ClientDirectory
-from services.gateway.context import GatewayConfig, GatewayContext
+from services.gateway.context import VIA_KAFKA, GatewayConfig, GatewayContext, Serving
+from services.gateway.direct import DirectConfig, DirectServer
 from services.gateway.directory import ModelDirectory
 from services.gateway.policy import PolicyManager
 from services.registry import RegistryView
 from streams.kafka import KafkaConfig, Topics
 
-__all__ = ["build_context", "run_gateway", "wait_ready"]
+__all__ = ["build_context", "describe", "run_gateway", "wait_ready"]
 
 log = logging.getLogger("modelstream.gateway")
 
@@ -27,14 +28,21 @@ def build_context(
     kafka: KafkaConfig, topics: Topics, config: GatewayConfig, stats: object = None
 ) -> GatewayContext:
     """The parts of one gateway process, not started yet (the app's lifespan starts them)."""
-    bridge_config = BridgeConfig(
-        topics, instance_id=config.instance_id, read_committed=config.read_committed,
-        model_partitions=config.topic_partitions,
-    )  # fmt: skip
-    bridge = KafkaBridge(kafka, bridge_config)
+    serving: Serving
+    if config.mode == VIA_KAFKA:
+        bridge_config = BridgeConfig(
+            topics, instance_id=config.instance_id, read_committed=config.read_committed,
+            model_partitions=config.topic_partitions,
+        )  # fmt: skip
+        serving = KafkaBridge(kafka, bridge_config)
+    else:
+        direct = DirectConfig(
+            topics, instance_id=config.instance_id, model_partitions=config.topic_partitions
+        )
+        serving = DirectServer(kafka, direct)
     return GatewayContext(
         config=config,
-        bridge=bridge,
+        serving=serving,
         models=ModelDirectory(RegistryView(kafka, topics)),
         clients=ClientDirectory(kafka, topics),
         policy=PolicyManager(),
@@ -52,15 +60,24 @@ def run_gateway(
 ) -> None:
     """Serve until SIGTERM/SIGINT (uvicorn's handlers; the lifespan closes the bridge)."""
     app = create_app(ctx)
-    log.info("gateway %s on http://%s:%d (replies on %s)", ctx.config.instance_id, host, port,
-             ctx.bridge.config.reply_topic)  # fmt: skip
+    log.info("gateway %s on http://%s:%d (%s)", ctx.config.instance_id, host, port,
+             describe(ctx.serving))  # fmt: skip
     server = uvicorn.Server(
         uvicorn.Config(
             app, host=host, port=port, access_log=access_log, log_level=log_level,
-            timeout_graceful_shutdown=10, server_header=False,
+            timeout_graceful_shutdown=10, server_header=False, loop="uvloop", http="httptools",
         )
     )  # fmt: skip
     server.run()
+
+
+def describe(serving: Serving) -> str:
+    """One phrase for the log: how this gateway answers."""
+    if isinstance(serving, KafkaBridge):
+        return f"via Kafka: requests to the scorer, replies on {serving.config.reply_topic}"
+    if isinstance(serving, DirectServer):
+        return f"direct: scoring in-process, answers journaled on {serving.config.journal_topic}"
+    return serving.mode
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 90.0) -> bool:

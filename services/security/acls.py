@@ -279,15 +279,22 @@ def _gateway(rules: _Rules, ask: _Ask) -> None:
     for model in ask.models or ():
         rules.topic(t.requests(model), "WRITE", why="publishes the requests of its models")
         rules.topic(t.dlq(model), "WRITE", why="records the requests it refuses")
+        rules.topic(t.predictions(model), "WRITE", why="logs what it answers (direct serving)")
     if ask.instance is None:
         reply, pattern = f"{ask.prefix}.gateway-", PREFIXED
+        journal = reply
     else:
         reply, pattern = t.model_topic(f"gateway-{ask.instance}", "replies"), LITERAL
+        journal = t.model_topic(f"gateway-{ask.instance}", "journal")
     rules.topic(reply, "READ", pattern=pattern, why="its reply-to topic: the scorer's replies")
+    why = "its journal: answers before they are sent, read back into the logs"
+    rules.topic(journal, "READ", "WRITE", pattern=pattern, why=why)
     rules.topic(clients_topic(ask.prefix), "READ", why="API clients: token digests, scopes")
     _registry_reader(rules, ask, "the model directory")
     rules.ensures(_needs("gateway", ask), "ensures the topics it follows at start")
     rules.ensures([reply], "ensures its reply topic", pattern)
+    if journal != reply:
+        rules.ensures([journal], "ensures its journal")
     rules.ensures([clients_topic(ask.prefix)], "ensures the clients topic")
     names = [s.name for m in ask.models or () for s in t.model_specs(m, 1)]
     rules.ensures(names, "ensures a model's topic set on its first request")
@@ -296,6 +303,11 @@ def _gateway(rules: _Rules, ask: _Ask) -> None:
     rules.add("GROUP", reader, ["DESCRIBE"], why, pattern)
     why = "the assign-only client directory readers look their coordinator up"
     rules.add("GROUP", f"{clients_topic(ask.prefix)}-directory", ["DESCRIBE"], why, PREFIXED)
+    why = "the journal writer commits the journal offset inside its transactions"
+    rules.add("GROUP", f"{journal}.writer" if pattern == LITERAL else journal, ["READ"], why,
+              pattern)  # fmt: skip
+    why = "the journal writer's transactional id fences an earlier process of the instance"
+    rules.add("TRANSACTIONAL_ID", journal, ["WRITE", "DESCRIBE"], why, pattern)
 
 
 def _producer(rules: _Rules, ask: _Ask) -> None:

@@ -81,6 +81,7 @@ class Running:
     stack: Stack
     gateway: GatewayProcess
     clients: ClientStore
+    mode: str = "via-kafka"
 
     @property
     def url(self) -> str:
@@ -108,10 +109,22 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+MODES = ("direct", "via-kafka")  # how a gateway answers: in-process, or through the scorer
+
+
 @contextmanager
-def running(stack: Stack, *gateway_args: str) -> Iterator[Running]:
+def running(stack: Stack, *gateway_args: str, mode: str = "via-kafka") -> Iterator[Running]:
+    """A gateway (and, ``via-kafka``, the scorer behind it) over ``stack``."""
     clients = ClientStore(stack.kafka, stack.topics)
-    gateway = GatewayProcess(stack, *gateway_args)
+    if mode == "direct":
+        gateway = GatewayProcess(stack, *gateway_args)
+        gateway.start()
+        try:
+            yield Running(stack, gateway, clients, mode)
+        finally:
+            gateway.stop()
+        return
+    gateway = GatewayProcess(stack, "--via-kafka", *gateway_args)
     with ScorerProcess(stack):
         gateway.start()
         try:

@@ -60,14 +60,15 @@ class SleepyChallenger(FlakyChampion):
     """Answers correctly, 50 ms late per batch (River's row loop: the first row of each
     call sleeps; the worker scores queued batches in one call)."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, delay: float = 0.05) -> None:
         super().__init__(inner)
         self.last_call = 0.0
+        self.delay = delay
 
     def predict_proba_one(self, x: dict[str, Any]) -> dict[Any, float]:
         now = time.monotonic()
         if now - self.last_call > 0.01:  # a new call: the rows of one call come back to back
-            time.sleep(0.05)
+            time.sleep(self.delay)
         self.last_call = time.monotonic()
         return dict(self.inner.predict_proba_one(x))
 

@@ -18,22 +18,24 @@ import pytest
 from services.registry import Registry
 from services.synthetic import rows
 from streams.kafka import KafkaConfig, Topics, ensure_topics, make_admin
-from tests.integration.gateway_support import Running, bearer, running
+from tests.integration.gateway_support import MODES, Running, bearer, running
 from tests.integration.scoring_support import Stack, collect, reader, trained
 
 pytestmark = pytest.mark.integration
 ROWS = list(rows(50, seed=11))
 
 
-@pytest.fixture(scope="module")
-def gw(kafka: KafkaConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+@pytest.fixture(scope="module", params=MODES)
+def gw(
+    kafka: KafkaConfig, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Running]:
     topics = Topics(f"gw-{uuid.uuid4().hex[:8]}")
     ensure_topics(make_admin(kafka), topics.global_specs(1))
     registry = Registry(kafka, topics, actor="tests")
     stack = Stack(kafka, topics, registry, Path(tmp_path_factory.mktemp("gw")))
     champion, challenger = trained()
     stack.add_model("m", champion, challenger)
-    with running(stack, "--timeout-ms", "10000") as handle:
+    with running(stack, "--timeout-ms", "10000", mode=request.param) as handle:
         yield handle
     registry.close()
 
@@ -228,7 +230,7 @@ def test_no_scorer_means_504_with_the_request_id(kafka: KafkaConfig, tmp_path: P
     stack.add_model("m", trained()[0])
     from tests.integration.gateway_support import ClientStore, GatewayProcess, wait_until_known
 
-    gateway = GatewayProcess(stack, "--timeout-ms", "800").start()
+    gateway = GatewayProcess(stack, "--via-kafka", "--timeout-ms", "800").start()
     try:
         _, token = ClientStore(kafka, topics).create("nora", ["predict:m"])
         wait_until_known(gateway.url, token)
@@ -296,7 +298,9 @@ def test_fast_replies_answer_from_the_same_scorer(gw: Running) -> None:
     """A second gateway, reading replies read_uncommitted, beside the first one."""
     from tests.integration.gateway_support import GatewayProcess, wait_until_known
 
-    fast = GatewayProcess(gw.stack, "--fast-replies", instance="fast").start()
+    if gw.mode == "direct":
+        pytest.skip("--fast-replies is about the scorer's replies (--via-kafka)")
+    fast = GatewayProcess(gw.stack, "--via-kafka", "--fast-replies", instance="fast").start()
     try:
         token = gw.client("rita", ["predict:m"])
         wait_until_known(fast.url, token)

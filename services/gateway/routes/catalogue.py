@@ -355,11 +355,23 @@ async def stats_report(ctx: GatewayContext) -> StatsReport:
 
 
 def _prefix(ctx: GatewayContext) -> str:
-    return str(ctx.bridge.config.topics.prefix)
+    return str(ctx.serving.topics.prefix)
 
 
 def _kafka(ctx: GatewayContext) -> dict[str, str | None]:
-    return kafka_access(ctx.bridge.kafka)
+    return kafka_access(ctx.serving.kafka)
+
+
+def serving_card(ctx: GatewayContext) -> dict[str, Any]:
+    """How this gateway answers, for the catalogue: its mode and its gRPC port."""
+    direct = ctx.serving.mode == "direct"
+    how = (
+        "scored in the gateway's own process with the live registry's models; every answer "
+        "is in the model's prediction log"
+        if direct
+        else "published to the model's requests topic and answered by the scorer (exactly once)"
+    )
+    return {"mode": ctx.serving.mode, "how": how, "grpc_port": ctx.config.grpc_port}
 
 
 # -- routes
@@ -371,7 +383,7 @@ async def catalogue_json(request: Request, ctx: Ctx) -> JsonResponse:
     reader(ctx, request)
     body = catalogue(ctx.models.entries(), await stats_report(ctx), base_url(request),
                      _prefix(ctx), _kafka(ctx))  # fmt: skip
-    return JsonResponse(body)
+    return JsonResponse({**body, "serving": serving_card(ctx)})
 
 
 @router.get("/v1/catalogue/{name}", summary="One model's card",
@@ -392,6 +404,7 @@ async def catalogue_page(request: Request, ctx: Ctx) -> Any:
         return redirect
     body = catalogue(ctx.models.entries(), await stats_report(ctx), base_url(request),
                      _prefix(ctx), _kafka(ctx))  # fmt: skip
+    body["serving"] = serving_card(ctx)
     return page(request, ctx, "catalogue.html", catalogue=body, title="Model catalogue")
 
 

@@ -39,7 +39,7 @@ from services.gateway.routes.serving import (
     timed_out,
 )
 
-__all__ = ["router", "rows_from_inputs"]
+__all__ = ["metadata_body", "raise_for", "response_body", "router", "rows_from_inputs"]
 
 router = APIRouter(tags=["open inference protocol v2"])
 _ERRORS = error_responses(400, 401, 403, 404, 413, 422, 429, 502, 503, 504, oip=True)
@@ -125,20 +125,20 @@ async def live() -> dict[str, bool]:
     summary="Readiness: Kafka bridge running and registry read",
 )  # fmt: skip
 async def ready(ctx: Ctx) -> JsonResponse:
-    is_ready = ctx.bridge.ready and ctx.models.synced.is_set() and ctx.clients.ready
+    is_ready = ctx.serving.ready and ctx.models.synced.is_set() and ctx.clients.ready
     return JsonResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
 
 
 @router.get("/v2/models/{name}", response_model=ModelMetadata, responses=_ERRORS)
 async def model_metadata(name: str, request: Request, ctx: Ctx) -> dict[str, Any]:
     _, entry = authorized_model(ctx, request, name, f"predict:{name}", "catalogue:read")
-    return _metadata(entry)
+    return metadata_body(entry)
 
 
 @router.get("/v2/models/{name}/ready", response_model=ModelReady, responses=_ERRORS)
 async def model_ready(name: str, request: Request, ctx: Ctx) -> dict[str, Any]:
     authorized_model(ctx, request, name, f"predict:{name}", "catalogue:read")
-    return {"name": name, "ready": ctx.bridge.ready}
+    return {"name": name, "ready": ctx.serving.ready}
 
 
 @router.post(
@@ -178,15 +178,15 @@ async def _infer(
             values.append((rid, check_record(ctx, entry, row, raw, rid, client.name)))
         except InvalidInputError as exc:
             raise invalid(exc, rid) from None
-    replies = await ctx.bridge.request_many(name, values, client.name, ctx.config.request_timeout)
+    replies = await ctx.serving.request_many(name, values, client.name, ctx.config.request_timeout)
     for rid, reply in zip(ids, replies, strict=True):
-        _raise_for(reply, rid, ctx)
-    response = _response(entry, base, replies, body.get("outputs"))
+        raise_for(reply, rid, ctx)
+    response = response_body(entry, base, replies, body.get("outputs"))
     response["parameters"] = {"gateway_latency_ms": (time.perf_counter() - started) * 1e3}
     return JsonResponse(response, headers=headers)
 
 
-def _raise_for(reply: Any, rid: str, ctx: GatewayContext) -> None:
+def raise_for(reply: Any, rid: str, ctx: GatewayContext) -> None:
     if reply is TIMEOUT:
         raise timed_out(ctx, rid, ctx.config.request_timeout)
     if isinstance(reply, PublishError):
@@ -246,7 +246,7 @@ def _flat(tensor: dict[str, Any]) -> list[Any]:
     return data
 
 
-def _metadata(entry: ModelEntry) -> dict[str, Any]:
+def metadata_body(entry: ModelEntry) -> dict[str, Any]:
     inputs = [{"name": f["name"], "datatype": _datatype(f["type"]), "shape": [-1]}
               for f in entry.champion.input_schema["fields"]]  # fmt: skip
     label = "BYTES" if entry.champion.task == "classification" else "FP64"
@@ -266,7 +266,7 @@ def _datatype(node: Any) -> str:
     return _DATATYPES.get(str(name), "BYTES")
 
 
-def _response(
+def response_body(
     entry: ModelEntry, rid: str, replies: list[dict[str, Any]], wanted: Any
 ) -> dict[str, Any]:
     count = len(replies)

@@ -111,7 +111,7 @@ def _dlq(
         ("ms-source-topic", f"http:gateway-{ctx.config.instance_id}".encode()),
     ]
     try:
-        ctx.bridge.publish_dlq(model, raw, headers)
+        ctx.serving.publish_dlq(model, raw, headers)
     except PublishError as exc:  # the client still gets its 422
         log.error("could not record refused request %s on the DLQ: %s", rid, exc)
 

@@ -122,7 +122,7 @@ async def predict(name: str, request: Request, ctx: Ctx) -> JsonResponse:
         raise invalid(exc, rid) from None
     timeout = ctx.config.request_timeout
     try:
-        reply = await ctx.bridge.request(name, value, rid, client.name, timeout)
+        reply = await ctx.serving.request(name, value, rid, client.name, timeout)
     except PublishError as exc:
         raise publish_failed(exc, rid) from None
     if reply is None:
@@ -152,7 +152,7 @@ async def batch(name: str, request: Request, ctx: Ctx) -> JsonResponse:
         except InvalidInputError as exc:
             outcomes[i] = invalid(exc, ids[i])
     if publish:
-        replies = await ctx.bridge.request_many(
+        replies = await ctx.serving.request_many(
             name, [(rid, raw) for _, rid, raw in publish], client.name, ctx.config.batch_timeout
         )
         for (i, _, _), reply in zip(publish, replies, strict=True):

@@ -113,20 +113,26 @@ def test_registry_writes_its_topics_with_per_model_transactional_ids() -> None:
     )  # fmt: skip
 
 
-def test_gateway_writes_only_its_models_requests_and_dlq() -> None:
+def test_gateway_writes_only_its_models_requests_dlq_and_log_and_its_journal() -> None:
     got = rules(acls_for("gateway", P, "User:g", models=["a"], instance="0"))
-    reply = f"{P}.gateway-0.replies"
+    reply, journal = f"{P}.gateway-0.replies", f"{P}.gateway-0.journal"
     model_set = [spec.name for spec in Topics(P).model_specs("a", 1)]
+    written = {f"{P}.a.requests", f"{P}.a.dlq", f"{P}.a.predictions"}
     assert got == (
         topic(f"{P}.a.requests", "WRITE") | topic(f"{P}.a.dlq", "WRITE")
-        | topic(reply, "READ", "CREATE") | topic(f"{P}._clients", "READ", "CREATE")
+        | topic(f"{P}.a.predictions", "WRITE")
+        | topic(reply, "READ", "CREATE") | topic(journal, "READ", "WRITE", "CREATE")
+        | topic(f"{P}._clients", "READ", "CREATE")
         | topic(f"{P}._models", "CREATE") | topic(f"{P}._routing", "CREATE")
-        | REGISTRY_READER | created(model_set, {f"{P}.a.requests", f"{P}.a.dlq"})
+        | REGISTRY_READER | created(model_set, written)
         | {("GROUP", "LITERAL", f"{P}.gateway-0", "DESCRIBE"),
-           ("GROUP", "PREFIXED", f"{P}._clients-directory", "DESCRIBE")}
+           ("GROUP", "PREFIXED", f"{P}._clients-directory", "DESCRIBE"),
+           ("GROUP", "LITERAL", f"{journal}.writer", "READ"),
+           ("TRANSACTIONAL_ID", "LITERAL", journal, "WRITE"),
+           ("TRANSACTIONAL_ID", "LITERAL", journal, "DESCRIBE")}
     )  # fmt: skip
     writes = {name for resource, _, name, op in got if op == "WRITE"}
-    assert writes == {f"{P}.a.requests", f"{P}.a.dlq"}
+    assert writes == written | {journal}
 
 
 def test_producer_writes_requests_and_reads_replies_of_its_models() -> None:

@@ -63,7 +63,11 @@ class Clients:
 
 def app(public: bool = False, max_batch: int = 1_000) -> TestClient:
     bridge = SimpleNamespace(
-        config=BridgeConfig(Topics("acme")), ready=True, kafka=KafkaConfig("127.0.0.1:1")
+        config=BridgeConfig(Topics("acme")),
+        topics=Topics("acme"),
+        ready=True,
+        mode="kafka",
+        kafka=KafkaConfig("127.0.0.1:1"),
     )
     ctx = GatewayContext(
         GatewayConfig(public_catalogue=public, max_batch=max_batch), bridge,  # type: ignore[arg-type]

@@ -105,7 +105,13 @@ STATS = ModelStats("churn", 3600, 7200, 2.0, 1.25, 3.5, 9.0, 0.001, 0.0, "2025-0
 
 
 def context(public: bool = False, stats: Any = None) -> GatewayContext:
-    bridge = SimpleNamespace(config=BridgeConfig(Topics("acme")), ready=True, kafka=BROKER)
+    bridge = SimpleNamespace(
+        config=BridgeConfig(Topics("acme")),
+        topics=Topics("acme"),
+        ready=True,
+        mode="kafka",
+        kafka=BROKER,
+    )
     clients = Clients(reader=("catalogue:read",), caller=("predict:churn",))
     return GatewayContext(
         GatewayConfig(public_catalogue=public), bridge, Directory(entry()),  # type: ignore[arg-type]
@@ -348,6 +354,7 @@ def test_json_catalogue_needs_the_scope() -> None:
     assert body["stats"]["unavailable"] == "the gateway was started without warehouse statistics"
     assert body["models"][0]["endpoints"]["predict"] == "http://testserver/v1/models/churn/predict"
     assert body["kafka"]["bootstrap_servers"] == BROKER.bootstrap
+    assert body["serving"]["mode"] == "kafka" and "scorer" in body["serving"]["how"]
     one = client.get("/v1/catalogue/churn", headers={"Authorization": "Bearer reader"})
     assert one.json()["champion"] == 2
     missing = client.get("/v1/catalogue/nope", headers={"Authorization": "Bearer reader"})
