@@ -51,6 +51,7 @@ app.command("predict")(predict)
 
 T = TypeVar("T")
 _settings = settings_or_exit
+BATCHING = {"both": (False, True), "off": (False,), "on": (True,)}  # bench --mlserver-batching
 
 
 def _friendly_errors() -> AbstractContextManager[None]:
@@ -258,26 +259,49 @@ def _print_result(columns: list[str], rows: list[list[object]], output: str) -> 
 
 @app.command("bench")
 def bench_cmd(
-    quick: Annotated[bool, typer.Option("--quick", help="Keep the run short (2-3 min)")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Keep the run short (2-3 min; --gateway 3-4)")
+    ] = False,
     events: Annotated[int | None, typer.Option(help="Requests per throughput phase")] = None,
     rate: Annotated[float, typer.Option(help="Offered load of the latency phase, req/s")] = 2_000.0,
     json: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON")] = None,
     gateway: Annotated[
         bool, typer.Option("--gateway", help="Gateway and scorer against MLServer instead")
     ] = False,
-    concurrency: Annotated[int, typer.Option(help="--gateway: HTTP connections")] = 32,
+    concurrency: Annotated[
+        int, typer.Option(help="--gateway: requests in flight (HTTP connections, gRPC calls)")
+    ] = 32,
     mlserver_workers: Annotated[
-        int, typer.Option(help="--gateway: MLServer parallel_workers (0: in-process)")
-    ] = 0,
+        list[int] | None,
+        typer.Option(
+            help="--gateway: MLServer parallel_workers to try, repeatable (0: in-process); "
+            "default 0, 1 and 2"
+        ),
+    ] = None,
+    mlserver_batching: Annotated[
+        str,
+        typer.Option(help="--gateway: MLServer adaptive batching to try: both, off or on"),
+    ] = "both",
 ) -> None:
     """Measure the scorer against a raw passthrough and a faust agent, in one run; with
-    --gateway, the gateway and the scorer against MLServer (REST and Kafka mode)."""
+    --gateway, the gateway (direct REST and gRPC, and --via-kafka) and the scorer against
+    MLServer at its best configuration (REST, gRPC and Kafka mode)."""
     from services.bench import GatewayConfig, run_bench, run_gateway_bench
 
+    batching = BATCHING.get(mlserver_batching)
+    if batching is None:
+        raise typer.BadParameter(f"use both, off or on, not {mlserver_batching!r}",
+                                 param_hint="--mlserver-batching")  # fmt: skip
     with _friendly_errors():
         if gateway:
-            config = GatewayConfig.choose(quick=quick, events=events, concurrency=concurrency,
-                                          mlserver_workers=mlserver_workers)  # fmt: skip
+            try:
+                config = GatewayConfig.choose(
+                    quick=quick, events=events, concurrency=concurrency,
+                    mlserver_workers=tuple(mlserver_workers or (0, 1, 2)),
+                    mlserver_batching=batching,
+                )  # fmt: skip
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc)) from exc
             run_gateway_bench(_settings(), config, json_path=json, console=console)
             return
         run_bench(

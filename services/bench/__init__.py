@@ -40,9 +40,15 @@ variant starts, so a rate is a processing rate, never a producer rate:
 ``--gateway`` (:func:`run_gateway_bench`) measures modelstream against MLServer instead,
 one scikit-learn model served by both on the same machine and broker:
 
-- **gateway vs MLServer REST**: requests/s and p50 / p99 at a fixed concurrency, the same
-  closed-loop load generator (its own process) and rows for both;
-- **scorer vs MLServer Kafka mode**: events/s over N requests on the same broker.
+- **gateway vs MLServer, REST and gRPC**: requests/s and p50 / p99 at a fixed number of
+  requests in flight, the same closed-loop load generators (a process each: HTTP, and
+  gRPC ``ModelInfer`` with pre-serialized requests) and rows for both; the gateway
+  scoring in-process and, through the scorer, with ``--via-kafka``; MLServer in every
+  configuration of a grid (``parallel_workers`` x adaptive batching), compared at its
+  best per metric;
+- **logged ratio**: the direct gateway's prediction-log records / the answers it gave;
+- **scorer vs MLServer Kafka mode** (batching on): events/s over N requests on the same
+  broker.
 
 MLServer runs from a virtualenv of its own under the cache directory, installed on first
 use; if that fails, its numbers are reported missing with the reason.

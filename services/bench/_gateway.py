@@ -1,18 +1,19 @@
-"""The HTTP phases of ``modelstream bench --gateway``: the same closed-loop load
-(:mod:`services.bench._http_load`) against the gateway and against MLServer's REST
-server, one after the other, each serving the same scikit-learn model.
+"""The pieces every served phase of ``modelstream bench --gateway`` shares: the load
+settings, what a phase measured, the gateway's process and token, readiness, the check
+rows sent one by one before a load, and a phase's progress line.
 
-- **gateway**: ``modelstream run gateway`` as a subprocess in front of the running
-  scorer: ``POST /v1/models/<name>/predict`` with ``{"x0": ..., "x9": ...}`` and an API
-  token made by ``modelstream clients create`` (rate and burst high enough never to
-  throttle), access log off like MLServer's. Each request crosses Kafka twice (requests
-  topic → scorer → reply topic).
-- **MLServer REST**: ``mlserver start`` from its own virtualenv, ``POST
-  /v2/models/<name>/infer`` with one ``[1, 10]`` FP64 tensor.
+- **gateway**: ``modelstream run gateway`` as a subprocess (:func:`gateway_service`):
+  ``POST /v1/models/<name>/predict`` with ``{"x0": ..., "x9": ...}`` and an API token
+  made by ``modelstream clients create`` (rate and burst high enough never to throttle),
+  access log off like MLServer's. Scoring in-process by default
+  (:mod:`services.bench._gateway_direct`); with ``--via-kafka`` each request crosses
+  Kafka twice, requests topic → scorer → reply topic
+  (:mod:`services.bench._gateway_kafka`).
+- **MLServer**: :mod:`services.bench._mlserver_serve`.
 
-Both are awaited until ``GET /v2/health/ready`` answers 200. Before the load, a few
+Servers are awaited until ``GET /v2/health/ready`` answers 200. Before the load, a few
 rows are sent one by one and their class probabilities kept, so the report can show
-that both systems give the same answers for the same rows. Every 10th gateway answer is
+that every system gives the same answers for the same rows. Every 10th gateway answer is
 kept for the times it reports itself (in the gateway, in the scorer): where a request's
 time goes. The CPU each server process spent per request during its load is read from
 ``/proc`` (the broker's is not counted: the gateway's path uses it, MLServer's does not).
@@ -27,39 +28,40 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from confluent_kafka import KafkaException
 
 from services.bench._cpu import CpuMeter
-from services.bench._errors import ServiceError
+from services.bench._errors import BenchError, ServiceError
+from services.bench._grpc_load import GrpcSpec, probe, run_grpc_load
 from services.bench._http_load import LoadResult, LoadSpec, run_load
 from services.bench._latency import summarize
-from services.bench._mlserver import (
-    ServerPorts,
-    free_port,
-    mlserver_service,
-    oip_body,
-    server_settings,
-    write_repository,
-)
 from services.bench._progress import Display
 from services.bench._service import Service
-from services.bench._sklearn import FEATURES, SklearnModel
+from services.bench._sklearn import FEATURES
 from services.bench._stack import BenchStack
 
-__all__ = ["HttpLoad", "HttpRun", "gateway_body", "parse_token", "run_gateway_http",
-           "run_mlserver_rest"]  # fmt: skip
+__all__ = ["CLIENT", "GatewayClient", "GrpcRun", "HttpRun", "Load", "attempt", "check_rows",
+           "create_client",
+           "gateway_body", "gateway_probabilities", "gateway_request", "gateway_service",
+           "grpc_phase", "http_phase", "measure_grpc", "measure_rest", "parse_token",
+           "ready_url", "running"]  # fmt: skip
 
+T = TypeVar("T")
 TOKEN = re.compile(r"^token=(\S+)$", re.MULTILINE)
 CHECK_ROWS = 5  # rows sent one by one before the load, to compare the answers
 KEEP_EVERY = 10  # every 10th gateway answer is kept for the times it reports
+CLIENT = "bench"  # the gateway client of every gateway phase: its name is the log's client_id
+GRPC_READY_TIMEOUT = 15.0  # a gRPC server may listen a moment after HTTP says ready
 
 
 @dataclass(frozen=True)
-class HttpLoad:
-    """How hard the HTTP phases push: ``concurrency`` connections for ``seconds``."""
+class Load:
+    """How hard every served phase pushes: ``concurrency`` requests in flight (HTTP
+    connections, gRPC calls) for ``warmup + seconds``."""
 
     concurrency: int
     seconds: float
@@ -76,10 +78,40 @@ class HttpRun:
     inside: dict[str, dict[str, float]] | None = None  # the gateway's own timings (ms)
     server_cpu_ms: dict[str, float | None] = field(default_factory=dict)  # per request
 
+    @property
+    def answered(self) -> int:
+        """Every good answer the bench got: the check rows' and the load's."""
+        return len(self.probabilities) + self.load.ok_total
+
+
+@dataclass(frozen=True)
+class GrpcRun:
+    """One gRPC system's load result (``ModelInfer``, one row per call)."""
+
+    load: LoadResult
+    server_cpu_ms: dict[str, float | None] = field(default_factory=dict)  # per call
+    probes: int = 0  # calls answered before the load
+
+    @property
+    def answered(self) -> int:
+        """Every ``OK`` answer the bench got: the probes' and the load's."""
+        return self.probes + self.load.ok_total
+
+
+def attempt(display: Display, what: str, action: Callable[[], T]) -> T | str:
+    """``action()``, or the reason it failed: one missing system is a finding, not a
+    reason to lose the other measurements."""
+    try:
+        return action()
+    except (BenchError, KafkaException, OSError) as exc:
+        display.say(f"[red]{what} could not be measured:[/] {exc}")
+        return f"{what}: {exc}"
+
 
 def inside_timings(bodies: Sequence[str]) -> dict[str, dict[str, float]] | None:
     """p50 / p99 of the times a gateway answer reports: ``gateway_latency_ms`` (body read
-    → reply, in the gateway) and ``latency_ms`` (the scorer's time).
+    → reply, in the gateway) and ``latency_ms`` (queued → scored: in the scorer behind
+    ``--via-kafka``, in the direct gateway's scoring thread), as ``scorer``.
 
     >>> bodies = ['{"latency_ms": 1.0, "gateway_latency_ms": 4.0}', "not json",
     ...           '{"latency_ms": 3.0, "gateway_latency_ms": 8.0}']
@@ -160,7 +192,7 @@ def post_json(url: str, body: bytes, headers: Mapping[str, str]) -> Any:
 
 
 @contextlib.contextmanager
-def _running(service: Service, ready_url: str, display: Display, what: str) -> Iterator[None]:
+def running(service: Service, ready_url: str, display: Display, what: str) -> Iterator[None]:
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(service.stop)
         with display.step(f"{what} ready"):
@@ -169,12 +201,32 @@ def _running(service: Service, ready_url: str, display: Display, what: str) -> I
         yield
 
 
-def _load(
-    display: Display, label: str, url: str, load: HttpLoad, bodies: list[bytes],
+def http_phase(
+    display: Display, label: str, url: str, load: Load, bodies: list[bytes],
     headers: Mapping[str, str] | None = None, keep_every: int = 0,
 ) -> LoadResult:  # fmt: skip
+    """The HTTP load of one system, a progress bar of its seconds."""
     spec = LoadSpec(url, bodies, dict(headers or {}), load.concurrency, load.seconds,
                     load.warmup, keep_every=keep_every)  # fmt: skip
+    what = f"{label}: {load.concurrency} connections"
+    return _seconds_phase(display, what, load, lambda tick: run_load(spec, on_tick=tick))
+
+
+def grpc_phase(
+    display: Display, label: str, target: str, load: Load, requests: list[bytes],
+    metadata: Mapping[str, str] | None = None,
+) -> LoadResult:  # fmt: skip
+    """The gRPC load of one system, a progress bar of its seconds."""
+    spec = GrpcSpec(target, requests, dict(metadata or {}), load.concurrency, load.seconds,
+                    load.warmup)  # fmt: skip
+    what = f"{label}: {load.concurrency} calls in flight on {spec.channels} channels"
+    return _seconds_phase(display, what, load, lambda tick: run_grpc_load(spec, on_tick=tick))
+
+
+def _seconds_phase(
+    display: Display, what: str, load: Load,
+    run: Callable[[Callable[[int], None]], LoadResult],
+) -> LoadResult:  # fmt: skip
     total = round(load.warmup + load.seconds)
     ticks = [0]
 
@@ -183,13 +235,13 @@ def _load(
             ticks[0] += 1
             step(1)
 
-    with display.phase(f"{label}: {load.concurrency} connections, {total} s", total) as step:
-        result = run_load(spec, on_tick=tick)
+    with display.phase(f"{what}, {total} s", total) as step:
+        result = run(tick)
         step(total - ticks[0])  # the last second ends before its tick
     return result
 
 
-def _check_rows(
+def check_rows(
     url: str, bodies: list[bytes], headers: Mapping[str, str], timeout: float = 30.0
 ) -> list[Any]:
     """The answers to the first :data:`CHECK_ROWS` bodies, one by one. The first is
@@ -206,32 +258,71 @@ def _check_rows(
     return [first, *(post_json(url, body, headers) for body in bodies[1:CHECK_ROWS])]
 
 
-def run_gateway_http(
-    stack: BenchStack, model: SklearnModel, load: HttpLoad, display: Display, *, scorer_pid: int
-) -> HttpRun:
-    """Token, gateway process, check rows, load; the gateway is stopped on the way out.
-    The scorer serving ``model`` (``scorer_pid``) must be running."""
-    token = create_token(stack, model.name)
-    port = free_port()
+def gateway_service(stack: BenchStack, port: int, instance: str, *flags: str) -> Service:
+    """``modelstream run gateway`` on loopback ``port``, access log off, plus ``flags``."""
     argv = modelstream_argv(stack, "run", "gateway", "--host", "127.0.0.1", "--port", str(port),
-                            "--instance", "bench", "--no-access-log")  # fmt: skip
-    service = Service("gateway", argv, stack.child_env(), stack.workdir / "gateway.log", b"")
-    base = f"http://127.0.0.1:{port}"
-    url, headers = f"{base}/v1/models/{model.name}/predict", {"Authorization": f"Bearer {token}"}
-    bodies = [gateway_body(row) for row in load.rows]
-    with _running(service, f"{base}/v2/health/ready", display, "gateway"):
-        answers = _check_rows(url, bodies, headers)
-        meter = CpuMeter({"gateway": service.pid, "scorer": scorer_pid}).start()
-        result = _load(display, "gateway", url, load, bodies, headers, keep_every=KEEP_EVERY)
-        meter.stop()
-        service.check_alive()
-    probabilities = [_gateway_probabilities(a) for a in answers]
-    return HttpRun(result, probabilities, inside_timings(result.samples),
+                            "--instance", instance, "--no-access-log", *flags)  # fmt: skip
+    return Service(f"gateway ({instance})", argv, stack.child_env(),
+                   stack.workdir / f"gateway-{instance}.log", b"")  # fmt: skip
+
+
+def gateway_request(model: str, client: GatewayClient, port: int) -> tuple[str, dict[str, str]]:
+    """The ``/v1`` predict URL of ``model`` and the headers carrying ``client``'s token."""
+    return (f"http://127.0.0.1:{port}/v1/models/{model}/predict",
+            {"Authorization": client.authorization})  # fmt: skip
+
+
+def ready_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/v2/health/ready"
+
+
+def measure_rest(
+    display: Display, label: str, service: Service, url: str, bodies: list[bytes], load: Load,
+    *, headers: Mapping[str, str], probabilities: Callable[[Any], list[float]],
+    cpu: Mapping[str, int], keep_every: int = 0,
+) -> HttpRun:  # fmt: skip
+    """Check rows, then the load, the ``cpu`` processes metered; ``service`` must still
+    be alive at the end."""
+    answers = check_rows(url, bodies, headers)
+    meter = CpuMeter(cpu).start()
+    result = http_phase(display, label, url, load, bodies, headers, keep_every)
+    meter.stop()
+    service.check_alive()
+    return HttpRun(result, [probabilities(a) for a in answers], inside_timings(result.samples),
                    meter.per_request_ms(result.total))  # fmt: skip
 
 
-def create_token(stack: BenchStack, model: str) -> str:
-    argv = modelstream_argv(stack, "clients", "create", "bench", "--scopes",
+def measure_grpc(
+    display: Display, label: str, service: Service, target: str, requests: list[bytes],
+    load: Load, *, metadata: Mapping[str, str], cpu: Mapping[str, int],
+) -> GrpcRun:  # fmt: skip
+    """A probe call until answered (:data:`GRPC_READY_TIMEOUT`), then the load, the
+    ``cpu`` processes metered; ``service`` must still be alive at the end."""
+    probe(target, requests[0], metadata, timeout=GRPC_READY_TIMEOUT, alive=service.check_alive)
+    meter = CpuMeter(cpu).start()
+    result = grpc_phase(display, label, target, load, requests, metadata)
+    meter.stop()
+    service.check_alive()
+    return GrpcRun(result, meter.per_request_ms(result.total), probes=1)
+
+
+@dataclass(frozen=True)
+class GatewayClient:
+    """The gateway client every gateway phase calls as: its name is the ``client_id`` its
+    calls leave in the prediction log."""
+
+    name: str
+    token: str
+
+    @property
+    def authorization(self) -> str:
+        return f"Bearer {self.token}"
+
+
+def create_client(stack: BenchStack, model: str) -> GatewayClient:
+    """``modelstream clients create`` :data:`CLIENT`, with rate and burst that never
+    throttle."""
+    argv = modelstream_argv(stack, "clients", "create", CLIENT, "--scopes",
                             f"predict:{model},batch:{model}", "--rate", "1000000", "--burst",
                             "1000000")  # fmt: skip
     try:
@@ -242,47 +333,14 @@ def create_token(stack: BenchStack, model: str) -> str:
     if done.returncode != 0:
         raise ServiceError(f"`modelstream clients create` exited {done.returncode}: "
                            f"{(done.stderr or done.stdout)[-800:]}")  # fmt: skip
-    return parse_token(done.stdout)
+    return GatewayClient(CLIENT, parse_token(done.stdout))
 
 
-def _gateway_probabilities(answer: Mapping[str, Any]) -> list[float]:
+def gateway_probabilities(answer: Mapping[str, Any]) -> list[float]:
     """Class probabilities of a ``/v1`` answer, in class order (``False``, ``True``).
 
-    >>> _gateway_probabilities({"probabilities": {"True": 0.8, "False": 0.2}})
+    >>> gateway_probabilities({"probabilities": {"True": 0.8, "False": 0.2}})
     [0.2, 0.8]
     """
     probabilities = answer.get("probabilities") or {}
     return [float(probabilities[k]) for k in sorted(probabilities)]
-
-
-def run_mlserver_rest(
-    stack: BenchStack, model: SklearnModel, venv: Path, load: HttpLoad, display: Display, *,
-    workers: int,
-) -> HttpRun:  # fmt: skip
-    """MLServer REST on free ports, check rows, load; stopped on the way out."""
-    root = stack.workdir / "mlserver-rest"
-    ports = ServerPorts(free_port(), free_port())
-    write_repository(root, model.name, model.artifact,
-                     server_settings(root, ports, workers=workers))  # fmt: skip
-    service = mlserver_service(venv, root, stack.workdir / "mlserver-rest.log")
-    base = f"http://127.0.0.1:{ports.http}"
-    url = f"{base}/v2/models/{model.name}/infer"
-    bodies = [oip_body(row) for row in load.rows]
-    with _running(service, f"{base}/v2/health/ready", display, "MLServer (REST)"):
-        answers = _check_rows(url, bodies, {})
-        meter = CpuMeter({"mlserver": service.pid}).start()
-        result = _load(display, "MLServer REST", url, load, bodies)
-        meter.stop()
-        service.check_alive()
-    probabilities = [_oip_probabilities(a) for a in answers]
-    return HttpRun(result, probabilities, None, meter.per_request_ms(result.total))
-
-
-def _oip_probabilities(answer: Mapping[str, Any]) -> list[float]:
-    """The ``predict_proba`` output of an OIP response.
-
-    >>> _oip_probabilities({"outputs": [{"name": "predict_proba", "data": [0.2, 0.8]}]})
-    [0.2, 0.8]
-    """
-    outputs = [o for o in answer.get("outputs", []) if o.get("name") == "predict_proba"]
-    return [float(v) for v in outputs[0]["data"]] if outputs else []

@@ -14,21 +14,17 @@ Closed loop: a slower server is offered fewer requests, so latency is what a cli
 
 from __future__ import annotations
 
-import contextlib
 import json
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from services.bench import _http_driver
-from services.bench._errors import LoadError
+from services.bench._driver import run_driver
 from services.bench._latency import LatencySummary, summarize
 
-__all__ = ["LoadResult", "LoadSpec", "run_load", "summarize_load"]
+__all__ = ["LoadResult", "LoadSpec", "http_ok", "run_load", "summarize_load"]
 
 Record = tuple[float, float, int | str]  # sent, done (seconds), HTTP status or failure
 SHOWN = 3  # response bodies in the report
@@ -79,6 +75,7 @@ class LoadResult:
     client_cpu_seconds: float = 0.0
     samples: list[str] = field(default_factory=list)  # response bodies, in order
     total: int = 0  # every request, the warm-up's and failures included
+    ok_total: int = 0  # every good answer, the warm-up's included
 
     @property
     def rps(self) -> float:
@@ -89,27 +86,39 @@ class LoadResult:
         return asdict(self) | {"rps": self.rps, "samples": self.samples[:SHOWN]}
 
 
+def http_ok(status: int | str) -> bool:
+    """A 2xx answer (a failure is an HTTP code, ``"timeout"`` or ``"connection"``)."""
+    return isinstance(status, int) and 200 <= status < 300
+
+
 def summarize_load(
-    records: Sequence[Record], *, warmup: float, concurrency: int, began: float = 0.0
-) -> LoadResult:
+    records: Sequence[Record], *, warmup: float, concurrency: int, began: float = 0.0,
+    ok: Callable[[int | str], bool] = http_ok,
+) -> LoadResult:  # fmt: skip
     """The steady-state result of ``(sent, done, status)`` records (seconds).
 
     Requests sent before ``began + warmup`` are left out; the window runs from then to
-    the last counted 2xx response.
+    the last counted good response (``ok(status)``: 2xx by default). ``ok_total`` counts
+    the good answers of the warm-up too: every answer the generator got.
 
     >>> recs = [(0.0, 0.5, 200), (1.0, 1.002, 200), (1.5, 1.504, 200), (1.6, 3.0, "timeout"),
     ...         (2.0, 2.001, 503)]
     >>> r = summarize_load(recs, warmup=1.0, concurrency=2)
     >>> r.ok, r.failed, r.seconds, round(r.rps, 3), r.latency.p50, r.latency.max, r.total
     (2, {'timeout': 1, '503': 1}, 0.504, 3.968, 3.0, 4.0, 5)
+    >>> r.ok_total
+    3
     """
     start = last = began + warmup
     latencies: list[float] = []
     failed: Counter[str] = Counter()
+    ok_total = 0
     for sent, done, status in records:
+        good = ok(status)
+        ok_total += good
         if sent < start:
             continue
-        if isinstance(status, int) and 200 <= status < 300:
+        if good:
             latencies.append(round((done - sent) * 1e3, 6))
             last = max(last, done)
         else:
@@ -117,29 +126,13 @@ def summarize_load(
     return LoadResult(
         concurrency=concurrency, ok=len(latencies), failed=dict(failed),
         seconds=round(last - start, 6), latency=summarize(latencies) if latencies else None,
-        total=len(records),
+        total=len(records), ok_total=ok_total,
     )  # fmt: skip
 
 
 def run_load(spec: LoadSpec, on_tick: Callable[[int], None] | None = None) -> LoadResult:
     """Run ``spec`` in the driver's process; ``on_tick(requests_so_far)`` once a second."""
-    argv = [sys.executable, "-I", str(Path(_http_driver.__file__).resolve())]
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)  # fmt: skip
-    assert proc.stdin is not None and proc.stdout is not None
-    with contextlib.ExitStack() as cleanup:
-        cleanup.callback(_reap, proc)
-        proc.stdin.write(spec.to_json())
-        proc.stdin.close()
-        for line in proc.stdout:
-            kind, _, rest = line.decode().strip().partition(" ")
-            if kind == "tick" and on_tick is not None:
-                on_tick(int(rest))
-            elif kind == "result":
-                return _result(spec, json.loads(rest))
-    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    raise LoadError(f"the HTTP load generator exited with {proc.returncode} without a result; "
-                    f"stderr:\n{stderr[-2000:]}")  # fmt: skip
+    return _result(spec, run_driver(_http_driver.__file__, spec.to_json(), "HTTP", on_tick))
 
 
 def _result(spec: LoadSpec, raw: Mapping[str, Any]) -> LoadResult:
@@ -147,9 +140,3 @@ def _result(spec: LoadSpec, raw: Mapping[str, Any]) -> LoadResult:
     summary = summarize_load(records, warmup=spec.warmup, concurrency=spec.concurrency)
     return replace(summary, client_cpu_seconds=float(raw["client_cpu_seconds"]),
                    samples=[str(s) for s in raw["samples"]])  # fmt: skip
-
-
-def _reap(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(10)

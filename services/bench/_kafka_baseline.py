@@ -5,12 +5,13 @@ same broker, N requests each.
 - **scorer**: ``modelstream run scorer --model <sklearn model>``, champion only, the N
   Avro requests produced before it started; timed like the main bench's scorer
   (earliest reply CreateTime → N-th reply read back ``read_committed``). The process
-  stays up afterwards: the gateway phase needs it (:func:`sklearn_scorer`).
-- **MLServer Kafka**: its consumer has no group and starts at the *latest* offset, so
-  requests cannot wait for it: one probe per partition is sent until each is answered,
-  then the N JSON requests are produced; timed from just before the first of them is
-  produced to the N-th response read. If MLServer does not answer all N within its
-  budget, the rate is over those it answered.
+  stays up afterwards: the ``--via-kafka`` gateway phase needs it (:func:`sklearn_scorer`).
+- **MLServer Kafka**: with adaptive batching on (the issue compares the scorer with
+  MLServer's Kafka mode at its batching best). Its consumer has no group and starts at
+  the *latest* offset, so requests cannot wait for it: one probe per partition is sent
+  until each is answered, then the N JSON requests are produced; timed from just before
+  the first of them is produced to the N-th response read. If MLServer does not answer
+  all N within its budget, the rate is over those it answered.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from services.bench._mlserver import (
     server_settings,
     write_repository,
 )
+from services.bench._mlserver_grid import MLServerConfig
 from services.bench._progress import Display
 from services.bench._service import Service
 from services.bench._sklearn import SklearnModel
@@ -92,19 +94,20 @@ def scorer_throughput(
 
 def run_mlserver_kafka(
     stack: BenchStack, model: SklearnModel, venv: Path, display: Display, *,
-    rows: Sequence[Sequence[float]], events: int, budget: float, workers: int,
+    rows: Sequence[Sequence[float]], events: int, budget: float, config: MLServerConfig,
 ) -> KafkaRun:  # fmt: skip
-    """MLServer with ``kafka_enabled`` on the bench's broker; N requests, N responses."""
+    """MLServer with ``kafka_enabled`` on the bench's broker, its ``parallel_workers`` and
+    batching as ``config`` says; N requests, N responses."""
     topic_in, topic_out = model.mlserver_topics()
     root = stack.workdir / "mlserver-kafka"
     mode = KafkaMode(stack.kafka.bootstrap, topic_in, topic_out)
-    settings = server_settings(root, ServerPorts(free_port(), free_port()), workers=workers,
-                               kafka=mode)  # fmt: skip
-    write_repository(root, model.name, model.artifact, settings)
+    settings = server_settings(root, ServerPorts(free_port(), free_port()),
+                               workers=config.workers, kafka=mode)  # fmt: skip
+    write_repository(root, model.name, model.artifact, settings, batch=config.batch)
     service = mlserver_service(venv, root, stack.workdir / "mlserver-kafka.log")
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(service.stop)
-        with display.step("MLServer (Kafka mode) consuming"):
+        with display.step(f"MLServer (Kafka mode, {config.label}) consuming"):
             service.start(timeout=120)
             _probe(stack.kafka, model.name, mode, stack.names.partitions, service, rows[0])
         reader = reader_at_end(stack.kafka, topic_out, f"{stack.names.prefix}.bench.mls-out")

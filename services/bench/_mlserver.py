@@ -8,10 +8,12 @@ starts MLServer from its own virtualenv (:mod:`services.bench._mlserver_env`) on
 loopback ports, with its metrics server off and access logs off (``debug: false``): it
 does no more per request than the inference itself.
 
-Both of MLServer's front doors are measured:
+All three of MLServer's front doors are measured:
 
 - REST, Open Inference Protocol v2: ``POST /v2/models/<name>/infer`` with one ``[1, 10]``
   FP64 tensor (:func:`oip_body`);
+- gRPC, the same protocol: ``inference.GRPCInferenceService/ModelInfer`` on
+  ``grpc_port``, the same tensor (:func:`services.bench._grpc_load.infer_request`);
 - Kafka (``kafka_enabled``): a JSON ``InferenceRequest`` on its input topic, the model
   named by the ``mlserver-model`` header (:func:`kafka_request`), the
   ``InferenceResponse`` on its output topic keyed by the request id.
@@ -33,6 +35,7 @@ from typing import Any
 from services.bench._service import Service
 
 __all__ = [
+    "INPUT_NAME",
     "KafkaMode",
     "ServerPorts",
     "free_port",
@@ -103,19 +106,30 @@ def kafka_request(
     return request_id.encode(), value, [(MODEL_HEADER, model.encode())]
 
 
-def model_settings(name: str, *, version: str = "v1") -> dict[str, Any]:
-    """``model-settings.json`` of the SKLearn runtime serving ``model.joblib``.
+def model_settings(
+    name: str, *, version: str = "v1", batch: tuple[int, float] | None = None
+) -> dict[str, Any]:
+    """``model-settings.json`` of the SKLearn runtime serving ``model.joblib``; ``batch``
+    = ``(max_batch_size, max_batch_time)`` turns MLServer's adaptive batching on.
 
     >>> s = model_settings("bench-sklearn")
     >>> s["implementation"], s["parameters"]["uri"], s["parameters"]["extra"]
     ('mlserver_sklearn.SKLearnModel', './model.joblib', {'predict_fn': 'predict_proba'})
+    >>> "max_batch_size" in s
+    False
+    >>> b = model_settings("bench-sklearn", batch=(32, 0.005))
+    >>> b["max_batch_size"], b["max_batch_time"]
+    (32, 0.005)
     """
-    return {
+    settings: dict[str, Any] = {
         "name": name,
         "implementation": IMPLEMENTATION,
         "parameters": {"uri": "./model.joblib", "version": version,
                        "extra": {"predict_fn": "predict_proba"}},
     }  # fmt: skip
+    if batch is not None:
+        settings |= {"max_batch_size": batch[0], "max_batch_time": batch[1]}
+    return settings
 
 
 def server_settings(
@@ -147,12 +161,16 @@ def server_settings(
     return settings
 
 
-def write_repository(root: Path, name: str, artifact: bytes, settings: Mapping[str, Any]) -> Path:
+def write_repository(
+    root: Path, name: str, artifact: bytes, settings: Mapping[str, Any], *,
+    batch: tuple[int, float] | None = None,
+) -> Path:  # fmt: skip
     """``root/settings.json`` and ``root/<name>/{model.joblib,model-settings.json}``."""
     model_dir = root / name
     model_dir.mkdir(parents=True, exist_ok=True)
     (model_dir / "model.joblib").write_bytes(artifact)
-    (model_dir / "model-settings.json").write_text(json.dumps(model_settings(name), indent=2))
+    model = model_settings(name, batch=batch)
+    (model_dir / "model-settings.json").write_text(json.dumps(model, indent=2))
     (root / "settings.json").write_text(json.dumps(dict(settings), indent=2))
     return root
 

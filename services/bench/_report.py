@@ -22,11 +22,17 @@ Targets (2-core machine, from the issue "Scoring at the broker's speed")::
       (issue 10)                            same run; monitor3_eps / monitor_eps (three
                                             instances) is shown, without a target
 
-``--gateway`` (same model, same machine, same broker)::
+``--gateway`` (same model, same machine, same broker; MLServer's figures are the best
+of its configurations, per metric)::
 
     gateway ≥ 2x MLServer REST req/s at ≤ p99   gateway_rps / mlserver_rps ≥ 2 and
-                                                gateway_p99_ms ≤ mlserver_p99_ms
-    scorer ≥ 3x MLServer Kafka mode             scorer_sklearn_eps / mlserver_kafka_eps ≥ 3
+                                                gateway_p99_ms ≤ mlserver_p99_ms (the direct
+                                                gateway, scoring in-process)
+    gRPC ≥ 1.5x MLServer gRPC req/s             grpc_rps / mlserver_grpc_rps ≥ 1.5
+    every direct answer logged                  logged_ratio = 1: prediction-log records /
+                                                answers the bench got
+    scorer ≥ 3x MLServer Kafka mode             scorer_sklearn_eps / mlserver_kafka_eps ≥ 3,
+                                                MLServer's adaptive batching on
 
 A report gets the targets of the numbers it has: the main run's, ``--gateway``'s, or both.
 """
@@ -42,6 +48,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from services.bench._format import fmt, ms
+from services.bench._gateway_table import gateway_rows
+
 __all__ = ["evaluate_targets", "ratio", "render", "write_json"]
 
 MIN_SCORER_EPS = 25_000.0
@@ -56,8 +65,12 @@ MAX_SWAP_GAP_MS = 1_000.0
 MIN_MONITOR_MULTIPLE = 1.5  # monitor_eps / scorer_eps: the monitor keeps up with a scorer
 TARGET_RPS = 2_000.0
 MIN_GATEWAY_MULTIPLE = 2.0
+MIN_GRPC_MULTIPLE = 1.5
+LOGGED_RATIO = 1.0
 MIN_MLSERVER_KAFKA_MULTIPLE = 3.0
 GATEWAY_TARGET = "gateway ≥ 2x MLServer REST req/s at ≤ p99"
+GRPC_TARGET = "gateway gRPC ≥ 1.5x MLServer gRPC req/s"
+LOGGED_TARGET = "every direct gateway answer logged"
 KAFKA_TARGET = "scorer ≥ 3x MLServer Kafka mode"
 
 
@@ -82,7 +95,9 @@ def rss_allowance_mb(warm_mb: float) -> float:
 
 
 def _target(op: str, target: float, measured: float | None, unit: str) -> dict[str, Any]:
-    met = measured is not None and (measured >= target if op == ">=" else measured <= target)
+    """``measured`` against ``target``; ``op`` is ``>=``, ``<=`` or ``==``."""
+    checks = {">=": float.__ge__, "<=": float.__le__, "==": float.__eq__}
+    met = measured is not None and bool(checks[op](float(measured), float(target)))
     return {"target": target, "measured": measured, "met": met, "op": op, "unit": unit}
 
 
@@ -96,29 +111,52 @@ def evaluate_targets(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def gateway_targets(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Gateway against MLServer REST (throughput *and* tail latency), scorer against
-    MLServer's Kafka mode.
+    """Gateway against MLServer REST (throughput *and* tail latency) and gRPC, the
+    prediction log against the answers, scorer against MLServer's Kafka mode.
 
     >>> t = gateway_targets({"gateway_rps": 5_000, "gateway_p99_ms": 12.0,
     ...     "mlserver_rps": 2_000, "mlserver_p99_ms": 15.0, "scorer_sklearn_eps": 20_000,
-    ...     "mlserver_kafka_eps": 8_000})
+    ...     "mlserver_kafka_eps": 8_000, "grpc_rps": 3_100, "mlserver_grpc_rps": 2_000,
+    ...     "logged_ratio": 1.0, "logged": {"logged": 9_000, "answered": 9_000}})
     >>> {name: (v["measured"], v["met"]) for name, v in t.items()}  # doctest: +NORMALIZE_WHITESPACE
     {'gateway ≥ 2x MLServer REST req/s at ≤ p99': (2.5, True),
+     'gateway gRPC ≥ 1.5x MLServer gRPC req/s': (1.55, True),
+     'every direct gateway answer logged': (1.0, True),
      'scorer ≥ 3x MLServer Kafka mode': (2.5, False)}
     >>> slow_tail = gateway_targets({"gateway_rps": 5_000, "gateway_p99_ms": 16.0,
-    ...     "mlserver_rps": 2_000, "mlserver_p99_ms": 15.0})
+    ...     "mlserver_rps": 2_000, "mlserver_p99_ms": 15.0, "logged_ratio": 0.9999})
     >>> slow_tail[GATEWAY_TARGET]["met"], slow_tail[GATEWAY_TARGET]["detail"]
     (False, 'p99 16.00 vs 15.00 ms')
+    >>> slow_tail[LOGGED_TARGET]["met"]
+    False
     """
     gw_p99, mls_p99 = report.get("gateway_p99_ms"), report.get("mlserver_p99_ms")
     rps = ratio(report.get("gateway_rps"), report.get("mlserver_rps"))
     gateway = _target(">=", MIN_GATEWAY_MULTIPLE, rps, "ratio")
     tail_ok = gw_p99 is not None and mls_p99 is not None and gw_p99 <= mls_p99
     gateway |= {"met": gateway["met"] and tail_ok,
-                "detail": f"p99 {_fmt(gw_p99, 'ms')} vs {_fmt(mls_p99, 'ms')} ms"}  # fmt: skip
+                "detail": f"p99 {fmt(gw_p99, 'ms')} vs {fmt(mls_p99, 'ms')} ms"}  # fmt: skip
+    grpc = ratio(report.get("grpc_rps"), report.get("mlserver_grpc_rps"))
     kafka = ratio(report.get("scorer_sklearn_eps"), report.get("mlserver_kafka_eps"))
     return {GATEWAY_TARGET: gateway,
+            GRPC_TARGET: _target(">=", MIN_GRPC_MULTIPLE, grpc, "ratio"),
+            LOGGED_TARGET: _logged_target(report),
             KAFKA_TARGET: _target(">=", MIN_MLSERVER_KAFKA_MULTIPLE, kafka, "ratio")}  # fmt: skip
+
+
+def _logged_target(report: Mapping[str, Any]) -> dict[str, Any]:
+    """``logged_ratio`` = 1 exactly, with the counts: two decimals cannot show a miss.
+
+    >>> _logged_target({"logged_ratio": 0.9995, "logged": {"logged": 1999, "answered": 2000}})
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'target': 1.0, 'measured': 0.9995, 'met': False, 'op': '==', 'unit': 'ratio',
+     'detail': '1,999 records for 2,000 answers'}
+    """
+    target = _target("==", LOGGED_RATIO, report.get("logged_ratio"), "ratio")
+    counts = report.get("logged") or {}
+    if "logged" in counts and "answered" in counts:
+        target["detail"] = f"{counts['logged']:,} records for {counts['answered']:,} answers"
+    return target
 
 
 def _core_targets(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -145,7 +183,7 @@ def _core_targets(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     growth = rss["end"] - rss["warm"] if "end" in rss and "warm" in rss else None
     at = _at_rate(report.get("offered_rps") or 0.0)
     p99 = _target("<=", MAX_P99_FLOOR_MULTIPLE, ratio(latency.get("p99"), floor_p99), "ratio")
-    p99["detail"] = f"p99 {_fmt(latency.get('p99'), 'ms')} vs floor {_fmt(floor_p99, 'ms')} ms"
+    p99["detail"] = f"p99 {fmt(latency.get('p99'), 'ms')} vs floor {fmt(floor_p99, 'ms')} ms"
     return {
         "scorer ≥ 25,000 events/s": _target(">=", MIN_SCORER_EPS, scorer, "events/s"),
         "scorer ≥ 80 % of transactional passthrough": _target(
@@ -194,23 +232,6 @@ def _at_rate(rate: float) -> str:
     return text
 
 
-def _fmt(value: float | None, unit: str) -> str:
-    """A number for the table.
-
-    >>> _fmt(0.4312, "ratio"), _fmt(15234.2, "events/s"), _fmt(None, "ms"), _fmt(3.14159, "ms")
-    ('0.43', '15,234', '—', '3.14')
-    >>> _fmt(0.99875, "share")
-    '99.88 %'
-    """
-    if value is None:
-        return "—"
-    if unit == "events/s":
-        return f"{value:,.0f}"
-    if unit == "share":
-        return f"{100 * value:.2f} %"
-    return f"{value:.2f}"
-
-
 def render(report: Mapping[str, Any], console: Console) -> None:
     """The measurements, the targets (met / missed) and any notes."""
     console.print(_measurements(report))
@@ -222,8 +243,8 @@ def render(report: Mapping[str, Any], console: Console) -> None:
 def _measurements(report: Mapping[str, Any]) -> Table:
     if report.get("mode") == "gateway":
         title = (f"modelstream bench --gateway — one scikit-learn model, "
-                 f"{report.get('concurrency')} connections")  # fmt: skip
-        rows = _gateway_rows(report)
+                 f"{report.get('concurrency')} requests in flight")  # fmt: skip
+        rows = gateway_rows(report)
     else:
         title, rows = f"modelstream bench — {report['events']:,} events", _rows(report)
     table = Table(title=title, title_justify="left")
@@ -236,32 +257,9 @@ def _measurements(report: Mapping[str, Any]) -> Table:
     return table
 
 
-def _gateway_rows(report: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    def rate(key: str, unit: str) -> str:
-        return f"{_fmt(report.get(key), 'events/s')} {unit}"
-
-    def ms(system: str) -> str:
-        p50, p99 = report.get(f"{system}_p50_ms"), report.get(f"{system}_p99_ms")
-        return f"{_fmt(p50, 'ms')} / {_fmt(p99, 'ms')} ms"
-
-    workers = report.get("mlserver_workers")
-    return [
-        ("gateway → Kafka → scorer → gateway", rate("gateway_rps", "req/s"), "http"),
-        ("  latency p50 / p99", ms("gateway"), "http_latency"),
-        ("    in the gateway / in the scorer, p50", _inside(report), "gateway_inside"),
-        (f"MLServer REST (parallel_workers={workers})", rate("mlserver_rps", "req/s"), ""),
-        ("  latency p50 / p99", ms("mlserver"), ""),
-        ("server CPU per request: gateway + scorer / MLServer", _server_cpu(report),
-         "server_cpu"),
-        ("scorer, sklearn champion (Kafka, EOS)", rate("scorer_sklearn_eps", "ev/s"),
-         "scorer_sklearn"),
-        ("MLServer Kafka mode", rate("mlserver_kafka_eps", "ev/s"), "mlserver_kafka"),
-    ]  # fmt: skip
-
-
 def _rows(report: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     def eps(key: str) -> str:
-        return _fmt(report.get(key), "events/s") + " ev/s"
+        return fmt(report.get(key), "events/s") + " ev/s"
 
     detail = report.get("latency_detail_ms") or {}
     rss = report.get("rss_mb") or {}
@@ -280,29 +278,29 @@ def _rows(report: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         ("monitor, 1 instance (all estimators, EOS)", eps("monitor_eps"), "monitor"),
         ("monitor, 3 instances (a process each)", eps("monitor3_eps"), "monitor3"),
         *_monitor_ratios(report),
-        ("sink → ClickHouse", _fmt(report.get("sink_rows_per_s"), "events/s") + " rows/s",
+        ("sink → ClickHouse", fmt(report.get("sink_rows_per_s"), "events/s") + " rows/s",
          "sink"),
-        ("exactly-once floor  p50 / p99", _ms(report.get("txn_floor_ms"), ("p50", "p99")),
+        ("exactly-once floor  p50 / p99", ms(report.get("txn_floor_ms"), ("p50", "p99")),
          "floor"),
         ("  commit_transaction  p50 / p99",
-         _ms((report.get("txn_floor_detail_ms") or {}).get("commit"), ("p50", "p99")), ""),
+         ms((report.get("txn_floor_detail_ms") or {}).get("commit"), ("p50", "p99")), ""),
         (f"latency, exactly-once, at {rate:,.0f} req/s  p50 / p95 / p99",
-         _ms(report.get("latency_ms"), ("p50", "p95", "p99")), "latency"),
+         ms(report.get("latency_ms"), ("p50", "p95", "p99")), "latency"),
         ("  due → reply produced  p50 / p99",
-         _ms(detail.get("due_to_reply_produced"), ("p50", "p99")), "latency_split"),
+         ms(detail.get("due_to_reply_produced"), ("p50", "p99")), "latency_split"),
         ("  reply produced → read  p50 / p99",
-         _ms(detail.get("reply_produced_to_read"), ("p50", "p99")), ""),
+         ms(detail.get("reply_produced_to_read"), ("p50", "p99")), ""),
         (f"latency, at-least-once, at {rate:,.0f} req/s  p50 / p95 / p99",
-         _ms(report.get("fast_latency_ms"), ("p50", "p95", "p99")), "fast_latency"),
-        ("challenger coverage", _fmt(report.get("challenger_coverage"), "share"), "coverage"),
+         ms(report.get("fast_latency_ms"), ("p50", "p95", "p99")), "fast_latency"),
+        ("challenger coverage", fmt(report.get("challenger_coverage"), "share"), "coverage"),
         ("reply p50 / p99 at 500 req/s, ordinary challenger",
-         _ms(impact, ("ordinary_p50", "ordinary_p99")), "shadow_impact"),
-        ("  challenger sleeping 50 ms per batch", _ms(impact, ("sleepy_p50", "sleepy_p99")), ""),
+         ms(impact, ("ordinary_p50", "ordinary_p99")), "shadow_impact"),
+        ("  challenger sleeping 50 ms per batch", ms(impact, ("sleepy_p50", "sleepy_p99")), ""),
         ("scorer RSS  start / warm / peak / end",
-         " / ".join(_fmt(rss.get(k), "MB") for k in ("start", "warm", "peak", "end")) + " MB",
+         " / ".join(fmt(rss.get(k), "MB") for k in ("start", "warm", "peak", "end")) + " MB",
          "rss"),
         (f"champion swap at {rate:,.0f} req/s  gap / longest reply gap",
-         " / ".join(_fmt(report.get(k), "ms") for k in ("swap_gap_ms", "swap_max_reply_gap_ms"))
+         " / ".join(fmt(report.get(k), "ms") for k in ("swap_gap_ms", "swap_max_reply_gap_ms"))
          + " ms", "swap"),
     ]  # fmt: skip
 
@@ -318,42 +316,15 @@ def _monitor_ratios(report: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     one = report.get("monitor_eps")
     return [
         (f"  monitor / scorer (target ≥ {MIN_MONITOR_MULTIPLE:g}x)",
-         _fmt(ratio(one, report.get("scorer_eps")), "ratio") + "x", "monitor_ratios"),
-        ("  3 instances / 1", _fmt(ratio(report.get("monitor3_eps"), one), "ratio") + "x", ""),
+         fmt(ratio(one, report.get("scorer_eps")), "ratio") + "x", "monitor_ratios"),
+        ("  3 instances / 1", fmt(ratio(report.get("monitor3_eps"), one), "ratio") + "x", ""),
     ]  # fmt: skip
 
 
 def _faust_rows(report: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     variants = report.get("faust_variants") or {}
-    return [(f"  faust {name}", _fmt(eps, "events/s") + " ev/s", "")
+    return [(f"  faust {name}", fmt(eps, "events/s") + " ev/s", "")
             for name, eps in variants.items()]  # fmt: skip
-
-
-def _ms(values: Mapping[str, float] | None, keys: tuple[str, ...]) -> str:
-    """Percentiles of ``values`` in ms, or dashes.
-
-    >>> _ms({"p50": 7.84, "p99": 18.8}, ("p50", "p99")), _ms(None, ("p50", "p99"))
-    ('7.84 / 18.80 ms', '— / — ms')
-    """
-    return " / ".join(_fmt((values or {}).get(k), "ms") for k in keys) + " ms"
-
-
-def _inside(report: Mapping[str, Any]) -> str:
-    inside = report.get("gateway_inside_ms") or {}
-    p50 = [(inside.get(part) or {}).get("p50") for part in ("gateway", "scorer")]
-    return " / ".join(_fmt(v, "ms") for v in p50) + " ms"
-
-
-def _server_cpu(report: Mapping[str, Any]) -> str:
-    """``gateway + scorer / mlserver`` CPU ms per request.
-
-    >>> _server_cpu({"server_cpu_ms_per_request": {"gateway": 1.25, "scorer": 0.5,
-    ...                                            "mlserver": 1.0}})
-    '1.25 + 0.50 / 1.00 ms'
-    """
-    cpu = report.get("server_cpu_ms_per_request") or {}
-    return (f"{_fmt(cpu.get('gateway'), 'ms')} + {_fmt(cpu.get('scorer'), 'ms')} / "
-            f"{_fmt(cpu.get('mlserver'), 'ms')} ms")  # fmt: skip
 
 
 def _targets(targets: Mapping[str, Mapping[str, Any]]) -> Table:
@@ -361,12 +332,12 @@ def _targets(targets: Mapping[str, Mapping[str, Any]]) -> Table:
     for column in ("target", "wanted", "measured", ""):
         table.add_column(column, justify="left" if column == "target" else "right")
     for name, t in targets.items():
-        op = "≥" if t["op"] == ">=" else "≤"
+        op = {">=": "≥", "<=": "≤", "==": "="}[t["op"]]
         verdict = "[green]met[/]" if t["met"] else "[bold red]MISSED[/]"
-        measured = _fmt(t["measured"], t["unit"])
+        measured = fmt(t["measured"], t["unit"])
         if t.get("detail"):
             measured += f" ({t['detail']})"
-        table.add_row(name, f"{op} {_fmt(t['target'], t['unit'])}", measured, verdict)
+        table.add_row(name, f"{op} {fmt(t['target'], t['unit'])}", measured, verdict)
     return table
 
 

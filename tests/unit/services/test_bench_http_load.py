@@ -171,3 +171,9 @@ def test_the_report_shows_only_the_first_bodies() -> None:
     result = LoadResult(1, 5, {}, 1.0, None, 0.1, [str(i) for i in range(50)])
     assert result.to_dict()["samples"] == ["0", "1", "2"]
     assert len(result.samples) == 50  # the rest stays for the gateway's own timings
+
+
+def test_every_good_answer_counts_in_ok_total_the_warmup_too() -> None:
+    records = [(0.1, 0.2, 200), (0.5, 0.6, 503), (1.0, 1.1, 201), (1.2, 1.3, "timeout")]
+    result = summarize_load(records, warmup=1.0, concurrency=1)
+    assert (result.ok, result.ok_total, result.total) == (1, 2, 4)
