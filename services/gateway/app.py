@@ -4,14 +4,15 @@ parts (registry and client followers, the Kafka bridge)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 
 from services.gateway.bridge import BridgeClosedError, BridgeError, PublishError
 from services.gateway.context import GatewayContext
-from services.gateway.errors import ApiError, JsonResponse, install_error_handlers
+from services.gateway.errors import ApiError, JsonResponse, install_error_handlers, render
+from services.gateway.fastpath import FastPath
 from services.gateway.routes import catalogue, oip, portal, v1
 
 __all__ = ["create_app"]
@@ -48,6 +49,7 @@ def create_app(ctx: GatewayContext, extra: tuple[APIRouter, ...] = ()) -> FastAP
     app.add_exception_handler(BridgeError, _bridge_error)
     for router in (v1.router, oip.router, catalogue.router, portal.router, *extra):
         app.include_router(router)
+    app.add_middleware(FastPath, ctx=ctx, bridge_error=bridge_api_error)
     return app
 
 
@@ -73,14 +75,14 @@ def stop(ctx: GatewayContext) -> None:
         ctx.stats.close()
 
 
-async def _bridge_error(request: Request, exc: Exception) -> JsonResponse:
-    handler: Callable[[Request, Exception], object] = request.app.exception_handlers[ApiError]
+def bridge_api_error(exc: Exception) -> ApiError:
+    """The API error for a failure of the serving backend."""
     if isinstance(exc, PublishError):
-        error = ApiError("publish_failed", f"{exc} ({exc.code})")
-    elif isinstance(exc, BridgeClosedError):
-        error = ApiError("not_ready", str(exc))
-    else:
-        error = ApiError("publish_failed", str(exc))
-    response = await handler(request, error)  # type: ignore[misc]  # the handler is async
-    assert isinstance(response, JsonResponse)
-    return response
+        return ApiError("publish_failed", f"{exc} ({exc.code})")
+    if isinstance(exc, BridgeClosedError):
+        return ApiError("not_ready", str(exc))
+    return ApiError("publish_failed", str(exc))
+
+
+async def _bridge_error(request: Request, exc: Exception) -> JsonResponse:
+    return render(request, bridge_api_error(exc))

@@ -86,8 +86,9 @@ class GatewayContext:
     grpc: Any = None  # the running gRPC server (grpc.aio.Server), with --grpc-port
 
 
-def context(request: Request) -> GatewayContext:
-    """FastAPI dependency: this process's :class:`GatewayContext`."""
+async def context(request: Request) -> GatewayContext:
+    """FastAPI dependency: this process's :class:`GatewayContext` (async: a sync
+    dependency costs a worker-thread hop per request)."""
     ctx: GatewayContext = request.app.state.ctx
     return ctx
 

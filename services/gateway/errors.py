@@ -25,6 +25,7 @@ __all__ = [
     "OipErrorBody",
     "error_responses",
     "install_error_handlers",
+    "render",
 ]
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,8 @@ def error_responses(*statuses: int, oip: bool = False) -> dict[int | str, dict[s
     }
 
 
-def _render(request: Request, error: ApiError) -> JsonResponse:
+def render(request: Request, error: ApiError) -> JsonResponse:
+    """The response for ``error``: ``/v1`` and ``/v2`` shapes (see the module docstring)."""
     if request.url.path.startswith("/v2"):
         body: dict[str, Any] = {"error": error.message, "code": error.code}
     else:
@@ -121,7 +123,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def api_error(request: Request, exc: Exception) -> JsonResponse:
         assert isinstance(exc, ApiError)
-        return _render(request, exc)
+        return render(request, exc)
 
     async def validation_error(request: Request, exc: Exception) -> JsonResponse:
         assert isinstance(exc, RequestValidationError)
@@ -130,16 +132,16 @@ def install_error_handlers(app: FastAPI) -> None:
              "message": str(e.get("msg"))}
             for e in exc.errors()
         ]  # fmt: skip
-        return _render(request, ApiError("malformed", "the request is not valid", fields=fields))
+        return render(request, ApiError("malformed", "the request is not valid", fields=fields))
 
     async def http_error(request: Request, exc: Exception) -> JsonResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = "not_found" if exc.status_code == 404 else f"http_{exc.status_code}"
-        return _render(request, ApiError(code, str(exc.detail), status=exc.status_code))
+        return render(request, ApiError(code, str(exc.detail), status=exc.status_code))
 
     async def unexpected(request: Request, exc: Exception) -> JsonResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _render(request, ApiError("internal", "internal error; see the gateway log"))
+        return render(request, ApiError("internal", "internal error; see the gateway log"))
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -13,7 +13,6 @@ the call: the protocol has no per-row errors. Row ``i``'s request id is
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,7 +31,7 @@ from services.gateway.routes.oip import (  # REST's: both answer alike
     response_body,
     rows_from_inputs,
 )
-from services.gateway.routes.serving import check_record, invalid
+from services.gateway.routes.serving import check_record, fresh_id, invalid
 
 __all__ = ["infer"]
 
@@ -48,7 +47,7 @@ async def infer(
     _check_size(request, client.limits.max_body_bytes)
     rows = rows_from_inputs(decode_inputs(request), entry.contract.fields)
     headers = admit(ctx, client, max(len(rows), 1))
-    base, started = request.id or uuid.uuid4().hex, time.perf_counter()
+    base, started = request.id or fresh_id(), time.perf_counter()
     ids = [f"{base}-{i}" for i in range(len(rows))]
     values = _checked(ctx, entry, ids, rows, client.name)
     replies = await ctx.serving.request_many(name, values, client.name, ctx.config.request_timeout)

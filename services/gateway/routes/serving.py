@@ -4,6 +4,7 @@ contract (refusals are recorded on the model's DLQ), turn scorer replies into re
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import uuid
@@ -74,7 +75,22 @@ def request_id(request: Request) -> str:
     given = request.headers.get("x-request-id")
     if given and len(given) <= _MAX_ID and given.isprintable():
         return given
-    return uuid.uuid4().hex
+    return fresh_id()
+
+
+_PROCESS = uuid.uuid4().hex[:16]  # random per process: ids of two gateways never meet
+_COUNTER = itertools.count()
+
+
+def fresh_id() -> str:
+    """A request id unique to this process run: 16 random hex digits, then a counter
+    (uuid4 per request cost ~6 % of the gateway's event loop: a system call each).
+
+    >>> a, b = fresh_id(), fresh_id()
+    >>> a != b and a[:16] == b[:16] and len(a) > 17
+    True
+    """
+    return f"{_PROCESS}-{next(_COUNTER):x}"
 
 
 def parse_json(body: bytes) -> Any:
