@@ -2,9 +2,9 @@
 (valid and invalid) to every operation never get a 5xx, and every response matches the
 status codes, content types and schemas the document declares.
 
-The stack is real: a broker, a scorer subprocess, the gateway subprocess. One run sends
-whatever the model name; another pins it to the registered model so bodies reach the
-contract check, Kafka and the scorer.
+The stack is real: a broker and the gateway subprocess, scoring directly (its default).
+One run sends whatever the model name; another pins it to the registered model so bodies
+reach the contract check, the model and the journal.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def live(kafka: KafkaConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     registry = Registry(kafka, topics, actor="tests")
     stack = Stack(kafka, topics, registry, Path(tmp_path_factory.mktemp("oas")))
     stack.add_model("m", trained()[0])
-    with running(stack, "--timeout-ms", "3000") as handle:
+    with running(stack, "--timeout-ms", "3000", mode="direct") as handle:
         yield handle
     registry.close()
 
