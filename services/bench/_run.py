@@ -121,11 +121,12 @@ class BenchConfig:
 
 def run_bench(
     settings: Settings, *, quick: bool, events: int | None, rate: float,
-    json_path: Path | None, console: Console,
+    json_path: Path | None, console: Console, config: BenchConfig | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Measure every variant in one run; print and return the report (and write it to
-    ``json_path``). Leaves no broker or process running."""
-    config = BenchConfig.choose(quick=quick, events=events, rate=rate)
+    ``json_path``). Leaves no broker or process running. ``config`` overrides what
+    ``quick``, ``events`` and ``rate`` choose (tests shorten the fixed phases)."""
+    config = config or BenchConfig.choose(quick=quick, events=events, rate=rate)
     load_before = os.getloadavg()[0]
     with contextlib.ExitStack() as exits:
         workdir = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="ms-bench-")))
