@@ -23,11 +23,14 @@ kafka-jars: $(STAMP)
 chromium:
 	@scripts/install-chromium
 
+# unit tests (no network) on two workers; integration tests one at a time (one broker,
+# and tests that time things)
 test: setup chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 tests/unit schemas streams services
+	$(BIN)/python -m pytest -q tests/integration
 
 unit: setup
-	$(BIN)/python -m pytest -q tests/unit schemas streams
+	$(BIN)/python -m pytest -q -n 2 tests/unit schemas streams services
 
 integration: setup chromium
 	$(BIN)/python -m pytest -q tests/integration

@@ -70,10 +70,25 @@ class Landing:
         return [self.to_row(record, pos)]
 
 
+# what ClickHouse's DateTime64(3) holds: 1900-01-01 to 2299-12-31 (a row outside it would
+# fail the whole batch's insert, again at every retry)
+MIN_MILLIS, MAX_MILLIS = -2_208_988_800_000, 10_413_791_999_999
+
+
 def from_millis(millis: int | None) -> datetime:
-    """Epoch milliseconds as a UTC datetime (0 when absent).
+    """Epoch milliseconds as a UTC datetime (0 when absent); :class:`UnlandableError`
+    (``bad_timestamp``) for what is not a number of milliseconds ClickHouse can store.
 
     >>> from_millis(1_700_000_000_123).isoformat()
     '2023-11-14T22:13:20.123000+00:00'
+    >>> from_millis(10**18)
+    Traceback (most recent call last):
+    services.sink.landing.UnlandableError: timestamp 1000000000000000000 ms is outside 1900-2299
     """
-    return datetime.fromtimestamp((millis or 0) / 1e3, tz=UTC)
+    if millis is None:
+        millis = 0
+    if isinstance(millis, bool) or not isinstance(millis, int | float) or millis != millis:
+        raise UnlandableError("bad_timestamp", f"timestamp {millis!r} is not a number of ms")
+    if not MIN_MILLIS <= millis <= MAX_MILLIS:
+        raise UnlandableError("bad_timestamp", f"timestamp {millis} ms is outside 1900-2299")
+    return datetime.fromtimestamp(millis / 1e3, tz=UTC)

@@ -117,18 +117,41 @@ def model_event_row(rec: dict[str, Any], pos: Position) -> Row:
 
 
 def dlq_row(value: bytes, pos: Position) -> Row:
-    """DLQ messages keep the original bytes as value; the reason travels in headers."""
+    """DLQ messages keep the original bytes as value; the reason travels in headers. Any
+    header may be null, binary or nonsense (the original request's headers travel
+    along): this never raises.
+
+    >>> row = dlq_row(b"x", Position("ms.m.dlq", 0, 1, None, {"a": None,
+    ...               "ms-source-partition": b"two", "ms-reason": bytes([255])}))
+    >>> row[3] == chr(0xFFFD), row[7], row[9]["a"]
+    (True, -1, '')
+    """
     h = pos.headers
 
     def text(name: str) -> str:
-        return h.get(name, b"").decode("utf-8", "replace")
+        return _header_text(h.get(name))
 
     return (
         text("ms-request-id"), text("ms-model"), datetime.now(tz=UTC), text("ms-reason"),
         text("ms-error"), text("ms-stage"), text("ms-source-topic"),
-        int(text("ms-source-partition") or -1), int(text("ms-source-offset") or -1),
-        {k: v.decode("utf-8", "replace") for k, v in h.items()}, value,
+        _int_or(text("ms-source-partition"), -1), _int_or(text("ms-source-offset"), -1),
+        {str(k): _header_text(v) for k, v in h.items()}, value,
     )  # fmt: skip
+
+
+def _header_text(raw: Any) -> str:
+    if raw is None:
+        return ""
+    if isinstance(raw, bytes | bytearray):
+        return bytes(raw).decode("utf-8", "replace")
+    return str(raw)
+
+
+def _int_or(text: str, default: int) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return default
 
 
 TABLES: dict[str, Landing] = {

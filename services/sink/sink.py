@@ -31,7 +31,6 @@ from typing import Any, cast
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from schemas.codec import ContractError
 from services.sink.landing import Row
 from services.sink.rows import TABLES, Landing, Position, dlq_row, table_for_topic
 from services.warehouse import Warehouse, WarehouseUnavailable
@@ -187,9 +186,9 @@ class Sink:
             return self._undecodable(value, pos, "no_table", "no table for this topic")
         try:
             return landing.table, landing.rows(value, pos)
-        except (ContractError, KeyError, TypeError, ValueError) as exc:
-            why = f"{type(exc).__name__}: {exc}"
-            return self._undecodable(value, pos, reason_of(exc), why, detail=str(exc))
+        except Exception as exc:  # noqa: BLE001 - one record that cannot land stops nothing
+            why = f"{type(exc).__name__}: {exc}"[:2_000]
+            return self._undecodable(value, pos, reason_of(exc), why, detail=str(exc)[:500])
 
     def _undecodable(
         self, value: bytes, pos: Position, reason: str, why: str, detail: str | None = None

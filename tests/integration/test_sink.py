@@ -125,6 +125,34 @@ def test_every_topic_lands_in_its_table(
     assert dupes == [(0,)]
 
 
+def test_a_record_that_cannot_become_a_row_goes_to_the_dlq_table_and_the_batch_goes_on(
+    kafka: KafkaConfig, topics: Topics, warehouse: Warehouse
+) -> None:
+    """A DLQ entry carrying a null header (the original request had one) and a prediction
+    whose ts ClickHouse cannot hold used to stop the sink at every restart."""
+    producer = make_producer(kafka)
+    json_ct = [("content-type", b"application/json")]
+    far = prediction(1) | {"request_id": "far", "ts": 10**18}
+    producer.produce(topics.predictions("m"), orjson.dumps(far), b"far", headers=json_ct)
+    producer.produce(topics.predictions("m"), orjson.dumps(prediction(2)), b"r2", headers=json_ct)
+    producer.produce(topics.dlq("m"), b"\xffraw", b"n1", headers=[
+        ("ms-reason", b"malformed"), ("ms-request-id", b"n1"), ("x-null", None),
+        ("ms-source-partition", b"not a number"),
+    ])  # fmt: skip
+    assert producer.flush(30) == 0
+    sink = Sink(kafka, SinkConfig(topics, max_rows=100, max_age=0.2), warehouse)
+    landed = "SELECT request_id, reason FROM dlq ORDER BY request_id"
+    run_until(sink, lambda: len(warehouse.query(landed).rows) == 2)
+    sink.close()
+    dlq = warehouse.query(landed).rows
+    assert [row[0] for row in dlq] == ["", "n1"] and dlq[1][1] == "malformed"
+    assert dlq[0][1] == "sink_decode"  # the far-future prediction, with its original bytes
+    far_row = warehouse.query("SELECT message, payload FROM dlq WHERE request_id = ''").rows
+    assert "bad_timestamp" in far_row[0][0] or "1900-2299" in far_row[0][0], far_row
+    assert orjson.loads(far_row[0][1])["request_id"] == "far"
+    assert warehouse.query("SELECT request_id FROM predictions").rows == [("r2",)]
+
+
 class FlakyWarehouse:
     """The real warehouse, unreachable for ``outage`` seconds once the first insert came."""
 

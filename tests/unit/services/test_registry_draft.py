@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -97,7 +98,7 @@ class Opaque:
             "at least one",
         ),
     ],
-    ids=lambda value: str(value)[:40],
+    ids=lambda value: re.sub(r" at 0x[0-9a-f]+", "", str(value))[:40],
 )
 def test_refused(overrides: dict[str, Any], error: type[RegistryError], message: str) -> None:
     with pytest.raises(error, match=message):

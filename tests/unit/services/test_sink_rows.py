@@ -71,3 +71,15 @@ def test_content_type_parameters_and_unknown_types() -> None:
     assert land(feedback(True), {"content-type": b"application/json; charset=utf-8"})
     with pytest.raises(UnsupportedContentTypeError):
         decode_value(feedback(True), {"content-type": b"text/csv"}, "feedback")
+
+
+@pytest.mark.parametrize("ts", [10**18, -(10**15), "soon", True, float("nan")])
+def test_a_timestamp_clickhouse_cannot_hold_is_unlandable_not_a_crash(ts: Any) -> None:
+    from schemas.contracts import sample_record
+    from services.sink.landing import UnlandableError
+
+    record = sample_record("prediction_log") | {"ts": ts}
+    pos = Position("ms.m.predictions", 0, 1, None, JSON)
+    with pytest.raises(UnlandableError) as refused:
+        TABLES["predictions"].to_row(record, pos)
+    assert refused.value.reason == "bad_timestamp"
