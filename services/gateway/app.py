@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 
-from services.gateway.bridge import BridgeClosedError, BridgeError, PublishError
+from services.gateway.bridge import BridgeError
 from services.gateway.context import GatewayContext
-from services.gateway.errors import ApiError, JsonResponse, install_error_handlers, render
+from services.gateway.errors import JsonResponse, install_error_handlers, render, serving_error
 from services.gateway.fastpath import FastPath
 from services.gateway.routes import catalogue, oip, portal, v1
 
@@ -49,7 +49,7 @@ def create_app(ctx: GatewayContext, extra: tuple[APIRouter, ...] = ()) -> FastAP
     app.add_exception_handler(BridgeError, _bridge_error)
     for router in (v1.router, oip.router, catalogue.router, portal.router, *extra):
         app.include_router(router)
-    app.add_middleware(FastPath, ctx=ctx, bridge_error=bridge_api_error)
+    app.add_middleware(FastPath, ctx=ctx)
     return app
 
 
@@ -75,14 +75,6 @@ def stop(ctx: GatewayContext) -> None:
         ctx.stats.close()
 
 
-def bridge_api_error(exc: Exception) -> ApiError:
-    """The API error for a failure of the serving backend."""
-    if isinstance(exc, PublishError):
-        return ApiError("publish_failed", f"{exc} ({exc.code})")
-    if isinstance(exc, BridgeClosedError):
-        return ApiError("not_ready", str(exc))
-    return ApiError("publish_failed", str(exc))
-
-
 async def _bridge_error(request: Request, exc: Exception) -> JsonResponse:
-    return render(request, bridge_api_error(exc))
+    assert isinstance(exc, BridgeError)
+    return render(request, serving_error(exc))

@@ -43,7 +43,8 @@ from streams.kafka import (
     reply_reader_config,
 )
 
-__all__ = ["BridgeClosedError", "BridgeConfig", "BridgeError", "KafkaBridge", "PublishError"]
+__all__ = ["BridgeClosedError", "BridgeConfig", "BridgeError", "KafkaBridge", "OneRequest",
+           "PublishError"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 TIMEOUT = object()  # what request_many returns for a request whose reply did not come
@@ -86,7 +87,25 @@ class BridgeConfig:
         return self.topics.model_topic(f"gateway-{self.instance_id}", "replies")
 
 
-class KafkaBridge:
+class OneRequest:
+    """``request`` (one record) for a serving backend built on ``request_many``."""
+
+    async def request_many(
+        self, model: str, requests: Sequence[tuple[str, bytes]], client_id: str, timeout: float
+    ) -> list[Any]:
+        raise NotImplementedError
+
+    async def request(
+        self, model: str, value: bytes, request_id: str, client_id: str, timeout: float
+    ) -> dict[str, Any] | None:
+        """Serve one request and wait for its reply; None when none came in time."""
+        (reply,) = await self.request_many(model, [(request_id, value)], client_id, timeout)
+        if isinstance(reply, PublishError):
+            raise reply
+        return None if reply is TIMEOUT else reply  # type: ignore[no-any-return]  # a dict
+
+
+class KafkaBridge(OneRequest):
     """Publish requests, await their replies (see the module docstring)."""
 
     mode = "kafka"  # services.gateway.context.VIA_KAFKA
@@ -166,15 +185,6 @@ class KafkaBridge:
                 future.set_exception(BridgeClosedError("the gateway is shutting down"))
 
     # -- requests
-
-    async def request(
-        self, model: str, value: bytes, request_id: str, client_id: str, timeout: float
-    ) -> dict[str, Any] | None:
-        """Publish one request and wait for its reply; None when none came in time."""
-        (reply,) = await self.request_many(model, [(request_id, value)], client_id, timeout)
-        if isinstance(reply, PublishError):
-            raise reply
-        return None if reply is TIMEOUT else reply  # type: ignore[no-any-return]  # a dict
 
     async def request_many(
         self, model: str, requests: Sequence[tuple[str, bytes]], client_id: str, timeout: float

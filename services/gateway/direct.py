@@ -44,14 +44,20 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from schemas.codec import JSON, DecodeError
-from services.gateway.bridge import TIMEOUT, BridgeClosedError, PublishError, _topic_error
+from services.gateway.bridge import (
+    TIMEOUT,
+    BridgeClosedError,
+    OneRequest,
+    PublishError,
+    _topic_error,
+)
 from services.gateway.journal import SHADOW_HEADER, JournalWriter, WaitingShadows
 from services.registry import RegistryView
 from services.scorer import RegistryFollower
 from streams.kafka import KafkaConfig, Topics, TopicSpec, ensure_topics, make_admin
 from streams.kafka import producer_config as base_producer_config
 from streams.scoring import Deployment, DeploymentTable, Frame, ServingPolicy, score, shadow
-from streams.scoring.envelope import Request
+from streams.scoring.envelope import Request, dlq_headers
 from streams.scoring.outcome import Outcome
 from streams.scoring.records import error_reply, log_record, reply_record
 
@@ -102,7 +108,7 @@ class _Item:
     reply: dict[str, Any] | None = None
 
 
-class DirectServer:
+class DirectServer(OneRequest):
     """Score in this process, journal before answering (see the module docstring)."""
 
     mode = "direct"  # services.gateway.context.DIRECT
@@ -179,15 +185,6 @@ class DirectServer:
             self._settle(item, None, BridgeClosedError("the gateway is shutting down"))
 
     # -- requests (event loop)
-
-    async def request(
-        self, model: str, value: bytes, request_id: str, client_id: str, timeout: float
-    ) -> dict[str, Any] | None:
-        """Score one request; its reply once journaled, None when not in time."""
-        (reply,) = await self.request_many(model, [(request_id, value)], client_id, timeout)
-        if isinstance(reply, PublishError):
-            raise reply
-        return None if reply is TIMEOUT else reply  # type: ignore[no-any-return]  # a dict
 
     async def request_many(
         self, model: str, requests: Sequence[tuple[str, bytes]], client_id: str, timeout: float
@@ -326,14 +323,11 @@ class DirectServer:
         return valid, rows
 
     def _refuse(self, model: str, item: _Item, exc: DecodeError) -> None:
-        headers = [
-            ("content-type", b"application/json"), ("client-id", item.client.encode()),
-            ("ms-reason", exc.reason.encode()), ("ms-stage", b"decode"),
-            ("ms-error", str(exc)[:1000].encode()), ("ms-model", model.encode()),
-            ("ms-request-id", item.rid.encode()),
-            ("ms-source-topic", self.config.source.encode()),
-        ]  # fmt: skip
-        self.publish_dlq(model, item.raw, headers)
+        sent = [("content-type", b"application/json"), ("client-id", item.client.encode())]
+        request = Request(item.rid, None, item.raw, JSON, None, item.client, sent,
+                          self.config.source, -1, -1)  # fmt: skip
+        self.publish_dlq(model, item.raw, dlq_headers(request, model, exc.reason, "decode",
+                                                      str(exc)))  # fmt: skip
         self._settle(item, error_reply(item.rid, model, exc.reason, str(exc), "decode"), None)
 
     def _produce(self, topic: str, key: bytes | None, value: bytes, headers: Any, cb: Any) -> None:

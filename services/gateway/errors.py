@@ -17,6 +17,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from services.gateway.bridge import BridgeClosedError, BridgeError, PublishError
+
 __all__ = [
     "ERROR_CODES",
     "ApiError",
@@ -26,6 +28,7 @@ __all__ = [
     "error_responses",
     "install_error_handlers",
     "render",
+    "serving_error",
 ]
 
 log = logging.getLogger(__name__)
@@ -116,6 +119,15 @@ def render(request: Request, error: ApiError) -> JsonResponse:
     else:
         body = {"error": {"code": error.code, "message": error.message, **error.extra}}
     return JsonResponse(body, status_code=error.status, headers=error.headers)
+
+
+def serving_error(exc: BridgeError) -> ApiError:
+    """The API error for a failure of the serving backend (REST and gRPC alike)."""
+    if isinstance(exc, PublishError):
+        return ApiError("publish_failed", f"{exc} ({exc.code})")
+    if isinstance(exc, BridgeClosedError):
+        return ApiError("not_ready", str(exc))
+    return ApiError("publish_failed", str(exc))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.gateway.bridge import BridgeError
-from services.gateway.errors import ApiError, render
+from services.gateway.errors import ApiError, render, serving_error
 from services.gateway.routes import oip, v1
 
 __all__ = ["FastPath"]
@@ -38,11 +38,9 @@ _ROUTES: tuple[tuple[str, str, Route], ...] = (
 class FastPath:
     """ASGI middleware: the serving routes straight to their functions."""
 
-    def __init__(self, app: ASGIApp, ctx: Any, bridge_error: Callable[[Exception], ApiError]
-                 ) -> None:  # fmt: skip
+    def __init__(self, app: ASGIApp, ctx: Any) -> None:
         self.app = app
         self.ctx = ctx
-        self.bridge_error = bridge_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -63,7 +61,7 @@ class FastPath:
         except ApiError as exc:
             response = render(request, exc)
         except BridgeError as exc:
-            response = render(request, self.bridge_error(exc))
+            response = render(request, serving_error(exc))
         except Exception:
             log.exception("unexpected error on POST %s", scope["path"])
             response = render(request, ApiError("internal", "internal error; see the gateway log"))

@@ -204,7 +204,8 @@ class JournalWriter(threading.Thread):
             if record is not None:
                 records.append(message)
                 parsed.append(record)
-        outcomes = self._challengers(records, parsed)
+        tags = [_tag(m) for m in records]
+        outcomes = self._challengers(tags, parsed)
         out = []
         for message, record, (version, outcome) in zip(records, parsed, outcomes, strict=True):
             if outcome is not None:
@@ -216,20 +217,16 @@ class JournalWriter(threading.Thread):
             out.append((self.config.topics.predictions(model), message.key(), orjson.dumps(record)))
         if self._transaction(out, TopicPartition(self.topic, 0, (last.offset() or 0) + 1)):
             self.logged += len(out)
-            self.shadows.release([key for key in self._keys(records)])
+            self.shadows.release([tag[1] for tag in tags if tag is not None])
 
     def _challengers(
-        self, records: list[Message], parsed: list[dict[str, Any]]
+        self, tags: list[tuple[int, str, int] | None], parsed: list[dict[str, Any]]
     ) -> list[tuple[int, Outcome | None]]:
-        """Per record: the challenger's version and outcome (None: already in the record),
-        waiting for the worker up to each batch's deadline."""
-        tags = [_tag(m) for m in records]
-        result: list[tuple[int, Outcome | None]] = [(0, None)] * len(records)
-        waiting = []
+        """Per record (its ``ms-shadow`` tag): the challenger's version and outcome (None:
+        already in the record), waiting for the worker up to each batch's deadline."""
+        result: list[tuple[int, Outcome | None]] = [(0, None)] * len(tags)
+        waiting = [i for i, tag in enumerate(tags) if tag is not None]
         again: dict[tuple[str, int], list[int]] = {}
-        for i, tag in enumerate(tags):
-            if tag is not None:
-                waiting.append(i)
         while waiting:
             now = time.monotonic()
             still = []
@@ -266,9 +263,6 @@ class JournalWriter(threading.Thread):
         while (outcomes := ticket.result(time.monotonic())) is None:
             time.sleep(0.002)
         return outcomes
-
-    def _keys(self, records: list[Message]) -> list[str]:
-        return [tag[1] for tag in map(_tag, records) if tag is not None]
 
     def _transaction(self, out: list[tuple[str, bytes | None, bytes]], offset: TopicPartition
                      ) -> bool:  # fmt: skip

@@ -294,12 +294,11 @@ def test_tokens_never_reach_the_log(gw: Running) -> None:
     assert secret not in gw.gateway.log.read_text()
 
 
+@pytest.mark.parametrize("gw", ["via-kafka"], indirect=True)  # the scorer's replies
 def test_fast_replies_answer_from_the_same_scorer(gw: Running) -> None:
     """A second gateway, reading replies read_uncommitted, beside the first one."""
     from tests.integration.gateway_support import GatewayProcess, wait_until_known
 
-    if gw.mode == "direct":
-        pytest.skip("--fast-replies is about the scorer's replies (--via-kafka)")
     fast = GatewayProcess(gw.stack, "--via-kafka", "--fast-replies", instance="fast").start()
     try:
         token = gw.client("rita", ["predict:m"])

@@ -22,11 +22,11 @@ from services.gateway.auth import CATALOGUE_SCOPE
 from services.gateway.bridge import BridgeError
 from services.gateway.context import GatewayContext
 from services.gateway.directory import ModelEntry
-from services.gateway.errors import ApiError
+from services.gateway.errors import ApiError, serving_error
 from services.gateway.grpc import inference_pb2 as pb
 from services.gateway.grpc._access import authorization, authorized
 from services.gateway.grpc._infer import infer
-from services.gateway.grpc._status import bridge_error, details, status_code, trailers
+from services.gateway.grpc._status import details, status_code, trailers
 from services.gateway.grpc.inference_pb2_grpc import GRPCInferenceServiceServicer
 from services.gateway.routes.oip import metadata_body  # REST's: one description
 
@@ -50,7 +50,7 @@ def _guarded(
         except ApiError as exc:
             error = exc
         except BridgeError as exc:
-            error = bridge_error(exc)
+            error = serving_error(exc)
         except Exception:
             log.exception("unexpected error in gRPC %s", handler.__name__)
             error = ApiError("internal", "internal error; see the gateway log")

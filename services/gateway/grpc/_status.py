@@ -18,10 +18,9 @@ from typing import Final
 
 import grpc
 
-from services.gateway.bridge import BridgeClosedError, BridgeError, PublishError
 from services.gateway.errors import ApiError
 
-__all__ = ["STATUS_CODES", "bridge_error", "details", "metadata", "status_code", "trailers"]
+__all__ = ["STATUS_CODES", "details", "metadata", "status_code", "trailers"]
 
 Metadata = tuple[tuple[str, str], ...]
 
@@ -63,12 +62,3 @@ def trailers(error: ApiError) -> Metadata:
 def metadata(headers: Mapping[str, str]) -> Metadata:
     """HTTP headers as gRPC metadata (keys lower-cased, as gRPC requires)."""
     return tuple((key.lower(), str(value)) for key, value in headers.items())
-
-
-def bridge_error(exc: BridgeError) -> ApiError:
-    """The error REST answers for a serving failure (the app's bridge-error handler)."""
-    if isinstance(exc, PublishError):
-        return ApiError("publish_failed", f"{exc} ({exc.code})")
-    if isinstance(exc, BridgeClosedError):
-        return ApiError("not_ready", str(exc))
-    return ApiError("publish_failed", str(exc))
