@@ -23,17 +23,17 @@ kafka-jars: $(STAMP)
 chromium:
 	@scripts/install-chromium
 
-# unit tests (no network) on two workers; integration tests one at a time (one broker,
-# and tests that time things)
+# unit tests (no network) on two workers; integration tests on two workers too, each with
+# its own broker, a test file's tests on one worker (its module fixtures are made once)
 test: setup chromium
 	$(BIN)/python -m pytest -q -n 2 tests/unit schemas streams services
-	$(BIN)/python -m pytest -q tests/integration
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests/integration
 
 unit: setup
 	$(BIN)/python -m pytest -q -n 2 tests/unit schemas streams services
 
 integration: setup chromium
-	$(BIN)/python -m pytest -q tests/integration
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests/integration
 
 demo: setup
 	$(BIN)/modelstream demo

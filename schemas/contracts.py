@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import orjson
 
-from schemas.codec import MAGIC, Codec, DecodeError, Record, SchemaError
+from schemas.codec import MAGIC, Codec, MalformedError, Record, SchemaError, WrongTypeError
 from schemas.labels import coerce_feedback
 
 __all__ = [
@@ -90,9 +90,9 @@ def decode_value(
         try:
             record = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
-            raise DecodeError(f"not JSON: {exc}") from exc
+            raise MalformedError(f"not JSON: {exc}") from exc
         if not isinstance(record, dict):
-            raise DecodeError(f"expected a JSON object, got {type(record).__name__}")
+            raise WrongTypeError(f"expected a JSON object, got {type(record).__name__}")
         return record
     return codec_for(contract).decode_avro(value)
 

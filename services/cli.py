@@ -21,12 +21,15 @@ from rich.table import Table
 
 from services.bench import BenchError
 from services.clikit import console, err, friendly_errors, settings_or_exit, sql_state_file
+from services.dlq.cli import app as dlq_app
 from services.gateway.cli import clients_app
 from services.predict_cli import predict
 from services.registry.cli import models_app
 from services.run_cli import run_app
 from services.runtime import kafka_config, local_broker, topics
 from services.security.cli import acls_app, users_app
+from services.security.compose import compose_secrets
+from services.security.local import PASSWORD_FILE, AdminCredentials, load_credentials
 from services.stack.cli import down, status, up
 from streams.kafka import ensure_topics, make_admin
 
@@ -44,6 +47,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(run_app, name="run")
 app.add_typer(models_app, name="models")
 app.add_typer(clients_app, name="clients")
+app.add_typer(dlq_app, name="dlq")
 app.command("up")(up)
 app.command("status")(status)
 app.command("down")(down)
@@ -95,6 +99,7 @@ def kafka_start(
             settings, port=port, controller_port=controller_port, heap_mb=heap_mb, secure=secure
         )
         running = broker.status()
+        had_admin = load_credentials(broker.state_dir) is not None
         if running.running:
             bootstrap = broker.start(timeout)  # checks --secure against the running one
             ignored = _ignored_options(port, controller_port, bootstrap)
@@ -105,11 +110,22 @@ def kafka_start(
     console.print(f"logs: {broker.log_file}")
     print(f"bootstrap={bootstrap}")
     if admin is not None:
-        print(
-            f"# SASL/SCRAM + ACLs. {admin.username} is a SUPER USER (no ACL check applies): "
-            "give each service its own user, `modelstream kafka users add NAME --role ROLE`"
-        )
+        _print_admin(admin, broker.state_dir, created=not had_admin)
+
+
+def _print_admin(admin: AdminCredentials, state_dir: Path, *, created: bool) -> None:
+    """The admin's export line: with its password the one time it is created, then
+    pointing at the 0600 file that keeps it (a secret is not printed twice)."""
+    print(
+        f"# SASL/SCRAM + ACLs. {admin.username} is a SUPER USER (no ACL check applies): "
+        "give each service its own user, `modelstream kafka users add NAME --role ROLE`"
+    )
+    password_file = (state_dir / PASSWORD_FILE).absolute()
+    if created:
+        print(f"# the admin password is shown this once; it is kept in {password_file} (0600)")
         print(admin.exports())
+    else:
+        print(admin.file_exports(password_file))
 
 
 def _ignored_options(port: int | None, controller_port: int | None, bootstrap: str) -> str:
@@ -130,6 +146,24 @@ def _ignored_options(port: int | None, controller_port: int | None, bootstrap: s
     return (
         f"; {' and '.join(given)} {'is' if len(given) == 1 else 'are'} ignored (it listens "
         f"on {bootstrap}): `modelstream kafka stop` first"
+    )
+
+
+@app.command("compose-secrets")
+def compose_secrets_cmd(
+    directory: Annotated[Path, typer.Argument(help="Where docker-compose.yml looks")] = Path(
+        "secrets"
+    ),
+) -> None:
+    """Generate the docker-compose deployment's secrets (Kafka users, JAAS, ClickHouse
+    password) into DIRECTORY (0700); existing ones are kept."""
+    created = compose_secrets(directory)
+    for path in created:
+        console.print(f"created {path}")
+    console.print(
+        f"{len(created)} secret(s) created in {directory}"
+        + ("" if created else " (all were there)")
+        + ": `docker compose up` uses them"
     )
 
 
@@ -168,9 +202,10 @@ def db_migrate() -> None:
     settings = _settings()
     with _friendly_errors(), connect(settings.clickhouse_dsn) as warehouse:
         applied = warehouse.migrate(ttl_days=settings.clickhouse_ttl_days)
+        where = warehouse.dsn.redacted()  # the DSN may carry a password: never print it
     for name in applied:
         console.print(f"applied {name}")
-    console.print(f"warehouse up to date ({len(applied)} applied) at {settings.clickhouse_dsn}")
+    console.print(f"warehouse up to date ({len(applied)} applied) at {where}")
 
 
 @topics_app.command("create")
@@ -217,9 +252,13 @@ def sql_cmd(
     query: Annotated[str, typer.Argument(help="A read statement, e.g. SELECT ...")],
     output: Annotated[str, typer.Option(help="table | csv | json")] = "table",
 ) -> None:
-    """Run read-only SQL on the warehouse (through the sink when it owns the embedded one)."""
-    from services.sink.sqlserver import SqlRejectedError, refusal, remote_query, run_read_only
-    from services.warehouse import connect
+    """Run read-only SQL on the warehouse (through the sink when it owns the embedded one).
+
+    Either way the statement runs with ClickHouse ``readonly=1``, bounded by
+    MODELSTREAM_SQL_MAX_EXECUTION_TIME_S and MODELSTREAM_SQL_MAX_MEMORY_BYTES."""
+    from services.clikit import sql_limits
+    from services.sink.sqlserver import SqlRejectedError, remote_query
+    from services.warehouse import QueryError, ReadOnlySql, refusal
 
     settings = _settings()
     reason = refusal(query)
@@ -230,10 +269,10 @@ def sql_cmd(
         try:
             answer = remote_query(sql_state_file(settings), query)
             if answer is None:  # no sink serves it: open the warehouse ourselves
-                with connect(settings.clickhouse_dsn) as warehouse:
-                    result = run_read_only(warehouse, query)
+                with ReadOnlySql.open(settings.clickhouse_dsn, sql_limits(settings)) as sql:
+                    result = sql.run(query)
                 answer = {"columns": list(result.columns), "rows": [list(r) for r in result.rows]}
-        except SqlRejectedError as exc:
+        except (SqlRejectedError, QueryError) as exc:
             err.print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(1) from exc
     _print_result(answer["columns"], answer["rows"], output)

@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from services.localstack import LocalStackError
+from services.registry import KeyFileError
 from services.settings import Settings
-from services.warehouse import WarehouseError
+from services.warehouse import SqlLimits, WarehouseError
 from streams.kafka import KafkaSetupError
 
 __all__ = [
@@ -22,7 +23,9 @@ __all__ = [
     "console",
     "err",
     "friendly_errors",
+    "human_size",
     "settings_or_exit",
+    "sql_limits",
     "sql_state_file",
 ]
 
@@ -32,6 +35,7 @@ KNOWN: tuple[type[Exception], ...] = (
     LocalStackError,
     KafkaSetupError,
     WarehouseError,
+    KeyFileError,  # a signing or trusted key that cannot be read
     ValueError,
 )
 
@@ -55,8 +59,14 @@ def settings_or_exit() -> Settings:
 
 
 def sql_state_file(settings: Settings) -> Path:
-    """Where a running sink says on which port it serves read-only SQL."""
+    """Where a running sink says on which port, with which token, it serves read-only
+    SQL (mode 0600: see :mod:`services.sink.sqlserver`)."""
     return settings.data_dir / "sink.json"
+
+
+def sql_limits(settings: Settings) -> SqlLimits:
+    """What one statement of ``modelstream sql`` may use, wherever it runs."""
+    return SqlLimits(settings.sql_max_execution_time_s, settings.sql_max_memory_bytes)
 
 
 def configure_logging(level: str) -> None:
@@ -64,3 +74,14 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+
+
+def human_size(count: int) -> str:
+    """A byte count for people.
+
+    >>> human_size(512), human_size(3 * 2**20)
+    ('512 B', '3.0 MiB')
+    """
+    if count < 1024:
+        return f"{count} B"
+    return f"{count / 1024:.1f} KiB" if count < 2**20 else f"{count / 2**20:.1f} MiB"

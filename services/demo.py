@@ -32,6 +32,7 @@ from schemas.contracts import codec_for
 from services.demo_gateway import run_gateway_leg
 from services.demo_model import MODEL, check_warehouse_free, keep_churn, register_churn
 from services.demo_summary import DRIFT_FEATURE, DRIFT_SD, DemoResult, report, summarise
+from services.private import private_dir
 from services.runtime import kafka_config, local_broker
 from services.settings import Settings
 from services.sink import Sink, SinkConfig
@@ -171,7 +172,7 @@ def _start(
 ) -> subprocess.Popen[bytes]:
     """A real modelstream process for this run; returns once it says it is ready."""
     log = settings.data_dir / f"{name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(log.parent)
     env = os.environ | {
         "MODELSTREAM_KAFKA": kafka.bootstrap,
         "MODELSTREAM_TOPIC_PREFIX": names.prefix,

@@ -18,6 +18,7 @@ from rich.console import Console
 from services.clikit import sql_state_file
 from services.localstack import LocalStackError
 from services.registry import Registry
+from services.registry.cli import signer_from
 from services.runtime import kafka_config, topics
 from services.settings import Settings
 from services.sink.sqlserver import remote_query
@@ -107,7 +108,8 @@ def register_churn(kafka: KafkaConfig, names: Topics, console: Console) -> tuple
     train = labelled_rows(3_000, seed=21, group_effect=0.7)
     reference = pd.DataFrame([row for row, _ in train])
     schema = input_schema()
-    with Registry(kafka, names, actor="demo") as registry:
+    # signed with this deployment's key: the demo's scorer and gateway trust <data dir>/keys
+    with Registry(kafka, names, actor="demo", signer=signer_from(Settings())) as registry:
         champion = registry.register(
             MODEL,
             river_champion(train),

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from services.private import private_dir
 from services.security._errors import KafkaSecurityError
 from services.security.local import (
     AdminCredentials,
@@ -285,14 +286,12 @@ class LocalBroker:
             last = {}
         port = self._port or _reusable(last.get("port"))
         controller = self._controller_port or _reusable(last.get("controller_port"))
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         ports_file.write_text(json.dumps({"port": port, "controller_port": controller}))
         return port, controller
 
     def _write_config(self, port: int, controller: int, admin: AdminCredentials | None) -> Path:
-        (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
-        if admin is not None:  # the admin's password is in the JAAS settings, SCRAM in data/
-            self.state_dir.chmod(0o700)
+        private_dir(self.state_dir / "logs")  # and the state dir: secrets, SCRAM in data/
         props = self.state_dir / "server.properties"
         write_private(props, _server_properties(self.state_dir, port, controller, admin))
         (self.state_dir / "log4j2.properties").write_text(LOG4J2)

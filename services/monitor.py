@@ -4,25 +4,33 @@ Builds each model's :class:`~streams.monitoring.watch.ModelWatch` from the regis
 champion's features and their kinds, sensitive attributes, task, positive class and
 reference profile) the first time the model's records arrive, rebases it on a new
 champion's profile when that champion's records arrive, and runs the exactly-once
-:class:`~streams.monitoring.stream.MonitorLoop`.
+:class:`~streams.monitoring.stream.MonitorLoop`, its state snapshots signed with the
+deployment's key (:func:`snapshot_key`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import signal
 import threading
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
 from services.registry import ModelVersion, RegistryView, feature_kinds, not_registered
+from services.settings import Settings
 from streams.kafka import KafkaConfig
 from streams.monitoring.errors import MonitorConfigError
+from streams.monitoring.snapshots import MIN_KEY_BYTES
 from streams.monitoring.stream import MonitorConfig, MonitorLoop
 from streams.monitoring.watch import ModelSpec, ModelWatch
 
-__all__ = ["run_monitor", "spec_for", "watch_factory"]
+__all__ = ["KEY_FILE", "run_monitor", "snapshot_key", "spec_for", "watch_factory"]
 
 log = logging.getLogger("modelstream.monitor")
+KEY_FILE = "monitor.key"
 
 
 def model_spec(meta: ModelVersion) -> ModelSpec:
@@ -83,8 +91,54 @@ def spec_for(view: RegistryView) -> Callable[[str, int], ModelSpec | None]:
     return champion_spec
 
 
-def run_monitor(kafka: KafkaConfig, config: MonitorConfig) -> None:
-    """Monitor until SIGTERM/SIGINT."""
+def snapshot_key(settings: Settings) -> bytes:
+    """The key that signs the monitor's snapshots: ``MODELSTREAM_MONITOR_SNAPSHOT_KEY``,
+    else the one in ``<data dir>/monitor.key``, made (0600, in a 0700 directory) by the
+    first monitor that needs it. Instances on other machines need the setting."""
+    if settings.monitor_snapshot_key is not None:
+        key = settings.monitor_snapshot_key.get_secret_value().encode()
+        if len(key) < MIN_KEY_BYTES:
+            raise MonitorConfigError(
+                f"expected MODELSTREAM_MONITOR_SNAPSHOT_KEY of at least {MIN_KEY_BYTES} "
+                f"characters, got {len(key)}: make one with `openssl rand -hex 32`"
+            )
+        return key
+    return _local_key(settings.data_dir / KEY_FILE)
+
+
+def _local_key(path: Path) -> bytes:
+    """The key in ``path``, made once: written aside, then linked into place, so that
+    instances starting together all end up with the first one's key."""
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path.parent, os.stat(path.parent).st_mode & 0o700)
+        aside = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass  # another instance made it first: use theirs
+        finally:
+            aside.unlink()
+    key = path.read_text().strip().encode()
+    if len(key) < MIN_KEY_BYTES:
+        raise MonitorConfigError(
+            f"expected a key of at least {MIN_KEY_BYTES} characters in {path}, got "
+            f"{len(key)}: remove the file (a new one is made) or set "
+            "MODELSTREAM_MONITOR_SNAPSHOT_KEY"
+        )
+    return key
+
+
+def run_monitor(
+    kafka: KafkaConfig, config: MonitorConfig, settings: Settings | None = None
+) -> None:
+    """Monitor until SIGTERM/SIGINT. A config without a snapshot key gets
+    :func:`snapshot_key` of ``settings`` (read here when not given)."""
+    if config.snapshot_key is None:
+        config = replace(config, snapshot_key=snapshot_key(settings or Settings()))
     view = RegistryView(kafka, config.topics)
     view.sync()
     loop = MonitorLoop(kafka, config, watch_factory(view), spec_for(view))

@@ -11,8 +11,15 @@ from typing import Annotated
 
 import typer
 
-from services.clikit import configure_logging, friendly_errors, settings_or_exit, sql_state_file
+from services.clikit import (
+    configure_logging,
+    friendly_errors,
+    settings_or_exit,
+    sql_limits,
+    sql_state_file,
+)
 from services.deployment import prepare
+from services.registry.cli import trust_from
 from services.runtime import kafka_config, topics
 from services.settings import Settings
 from streams.kafka import KafkaConfig
@@ -77,7 +84,9 @@ def run_scorer_cmd(
         max_batch=max_batch, max_wait=max_wait_ms / 1e3, policy=policy, guarantee=guarantee,
     )  # fmt: skip
     with friendly_errors():
-        run_scorer(_prepared("scorer", settings, f"scorer-{instance}"), config)
+        run_scorer(
+            _prepared("scorer", settings, f"scorer-{instance}"), config, trust_from(settings)
+        )
 
 
 @run_app.command("sink")
@@ -100,7 +109,7 @@ def run_sink_cmd(
             warehouse.migrate(ttl_days=settings.clickhouse_ttl_days)
             run_sink(
                 kafka, config, warehouse, sql_state_file(settings),
-                chaos_exit(settings.chaos_sink_exit),
+                chaos_exit(settings.chaos_sink_exit), sql_limits=sql_limits(settings),
             )  # fmt: skip
 
 
@@ -118,7 +127,7 @@ def run_monitor_cmd(
     settings = settings_or_exit()
     config = MonitorConfig(topics(settings), instance_id=instance, max_interval=interval_ms / 1e3)
     with friendly_errors():
-        run_monitor(_prepared("monitor", settings, f"monitor-{instance}"), config)
+        run_monitor(_prepared("monitor", settings, f"monitor-{instance}"), config, settings)
 
 
 @run_app.command("merger")
@@ -174,6 +183,18 @@ def run_gateway_cmd(
         int | None,
         typer.Option(help="Also serve the Open Inference Protocol over gRPC on this port"),
     ] = None,
+    max_in_flight: Annotated[
+        int, typer.Option(help="Requests served at once (HTTP + gRPC); past it 503")
+    ] = 1024,
+    body_timeout_s: Annotated[
+        float, typer.Option(help="Seconds a request body may take to arrive; past it 408")
+    ] = 10.0,
+    keep_alive_timeout_s: Annotated[
+        float, typer.Option(help="Seconds an idle HTTP connection is kept open")
+    ] = 5.0,
+    forwarded_allow_ips: Annotated[
+        str, typer.Option(help="Proxies whose X-Forwarded-Proto/-For are believed")
+    ] = "127.0.0.1",
     log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
 ) -> None:
     """Serve REST, batch and Open Inference Protocol v2 (HTTP, and gRPC with --grpc-port):
@@ -188,9 +209,13 @@ def run_gateway_cmd(
         instance_id=instance, request_timeout=timeout_ms / 1e3, max_batch=max_batch,
         public_catalogue=public_catalogue, read_committed=not fast_replies,
         topic_partitions=settings.topic_partitions, mode=VIA_KAFKA if via_kafka else DIRECT,
-        grpc_port=grpc_port, grpc_host=host,
+        grpc_port=grpc_port, grpc_host=host, max_in_flight=max_in_flight,
+        body_timeout=body_timeout_s, keep_alive_timeout=keep_alive_timeout_s,
+        forwarded_allow_ips=forwarded_allow_ips,
     )  # fmt: skip
     with friendly_errors():
         kafka = _prepared("gateway", settings, f"gateway-{instance}")
-        ctx = build_context(kafka, topics(settings), config, warehouse_stats(settings))
+        ctx = build_context(
+            kafka, topics(settings), config, warehouse_stats(settings), trust_from(settings)
+        )
         run_gateway(ctx, host, port, access_log=access_log, log_level=log_level.lower())

@@ -89,7 +89,7 @@ def kafka_config(settings: Settings, client_id: str = "modelstream") -> KafkaCon
     else:
         local = _local_broker_status(settings)
         bootstrap = str(local.bootstrap)
-    password = settings.kafka_password.get_secret_value() if settings.kafka_password else None
+    password = _password(settings)
     config = KafkaConfig(
         bootstrap=bootstrap,
         client_id=client_id,
@@ -100,6 +100,22 @@ def kafka_config(settings: Settings, client_id: str = "modelstream") -> KafkaCon
     )
     _check_reachable(config, local, settings)
     return config
+
+
+def _password(settings: Settings) -> str | None:
+    """``MODELSTREAM_KAFKA_PASSWORD``, else the content of ``MODELSTREAM_KAFKA_PASSWORD_FILE``."""
+    if settings.kafka_password:
+        return settings.kafka_password.get_secret_value()
+    if settings.kafka_password_file is None:
+        return None
+    try:
+        return settings.kafka_password_file.read_text().strip()
+    except OSError as exc:
+        raise LocalStackError(
+            f"MODELSTREAM_KAFKA_PASSWORD_FILE={settings.kafka_password_file} cannot be read "
+            f"({exc.strerror}): point it at a readable file holding the password, or set "
+            "MODELSTREAM_KAFKA_PASSWORD"
+        ) from exc
 
 
 def _local_broker_status(settings: Settings) -> BrokerStatus:

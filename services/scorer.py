@@ -23,6 +23,7 @@ from services.registry import (
     ModelVersion,
     RegistryView,
     RoutingChanged,
+    Trust,
     UnknownModelError,
     UnknownVersionError,
     VersionAdded,
@@ -150,12 +151,14 @@ class RegistryFollower(threading.Thread):
         return self._served[key]
 
 
-def run_scorer(kafka: KafkaConfig, config: ScorerConfig) -> None:
+def run_scorer(kafka: KafkaConfig, config: ScorerConfig, trust: Trust | None = None) -> None:
     """Serve until SIGTERM/SIGINT; finishes the batch in flight, then leaves the group."""
     # model threads (challenger, stuck champion) must hand the GIL back quickly
     sys.setswitchinterval(0.0005)
     table = DeploymentTable()
-    follower = RegistryFollower(RegistryView(kafka, config.topics), table, config.models)
+    follower = RegistryFollower(
+        RegistryView(kafka, config.topics, trust=trust), table, config.models
+    )
     follower.sync()
     follower.start()
     scorer = Scorer(kafka, config, table)

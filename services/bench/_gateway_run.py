@@ -54,7 +54,7 @@ from services.bench._mlserver_serve import ConfigRun, run_mlserver_config
 from services.bench._progress import Display
 from services.bench._report import render, write_json
 from services.bench._sklearn import SklearnModel, feature_rows, sklearn_model
-from services.bench._stack import BenchStack, bench_stack
+from services.bench._stack import BenchStack, bench_signer, bench_stack
 from services.settings import Settings
 
 __all__ = ["GatewayConfig", "GatewayMeasured", "run_gateway_bench"]
@@ -138,7 +138,7 @@ def run_gateway_bench(
         with display.step("scikit-learn LogisticRegression fitted and registered"):
             model = exits.enter_context(sklearn_model(
                 stack.kafka, stack.names.topics, partitions=stack.names.partitions,
-                delete_topics=bool(settings.kafka),
+                delete_topics=bool(settings.kafka), signer=bench_signer(workdir),
             ))  # fmt: skip
         measured = _measure(stack, model, config, display)
         environment = {

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -75,8 +76,9 @@ def run_monitor_group(stack: BenchStack, display: Display) -> MonitorGroup | str
     start_at_end(stack, group, offsets)
     spawn = multiprocessing.get_context("spawn")
     target, read, out = spawn.Value("q", 0), spawn.Value("q", 0), spawn.Queue()
+    key = secrets.token_bytes(32)  # one snapshot key: a task moving between them restores
     children = [spawn.Process(target=_instance, daemon=True, args=(
-        stack.kafka, stack.names.topics, str(i), target, read, out,
+        stack.kafka, stack.names.topics, str(i), target, read, out, key,
     )) for i in range(INSTANCES)]  # fmt: skip
     started, revealed, errors = time.perf_counter(), 0.0, []
     for child in children:
@@ -166,7 +168,7 @@ def _measured(
 
 def _instance(
     kafka: KafkaConfig, topics: Topics, name: str, target: Synchronized[int],
-    read: Synchronized[int], out: Queue[Report],
+    read: Synchronized[int], out: Queue[Report], key: bytes,
 ) -> None:  # fmt: skip
     """One instance (a spawned process): steps until the instances together read every
     replayed record (``target``; -1: stop); reports its steps that read and its stats."""
@@ -174,7 +176,7 @@ def _instance(
     try:
         view = RegistryView(kafka, topics)
         view.sync()
-        config = MonitorConfig(topics, instance_id=name, name=MONITOR_GROUP)
+        config = MonitorConfig(topics, instance_id=name, name=MONITOR_GROUP, snapshot_key=key)
         loop = MonitorLoop(kafka, config, watch_factory(view), spec_for(view))
         deadline = time.monotonic() + BUDGET
         while time.monotonic() < deadline and not (target.value and read.value >= target.value):

@@ -33,7 +33,7 @@ from services.bench._report import render, write_json
 from services.bench._results import Measured, build_report
 from services.bench._scorer import ScorerLoad, SwapPlan, run_scorer_phases
 from services.bench._sklearn import sklearn_model
-from services.bench._stack import SCHEMA, BenchStack, bench_stack
+from services.bench._stack import SCHEMA, BenchStack, bench_signer, bench_stack
 from services.bench._throughput import Throughput
 from services.bench._warmup import warm_broker
 from services.settings import Settings
@@ -140,7 +140,7 @@ def run_bench(
         with display.step("scikit-learn champion + challenger fitted and registered"):
             exits.enter_context(sklearn_model(
                 stack.kafka, stack.names.topics, partitions=stack.names.partitions,
-                delete_topics=bool(settings.kafka), challenger=True,
+                delete_topics=bool(settings.kafka), signer=bench_signer(workdir), challenger=True,
             ))  # fmt: skip
         measured = _measure(stack, config, display)
         report = build_report(

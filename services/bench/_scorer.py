@@ -35,7 +35,7 @@ from services.bench._progress import Display
 from services.bench._rss import RssSampler, RssSummary
 from services.bench._service import Service
 from services.bench._sklearn import MODEL as SKLEARN_MODEL
-from services.bench._stack import MODEL, SLEEPY_MODEL, SWAP_MODEL, BenchStack
+from services.bench._stack import MODEL, SLEEPY_MODEL, SWAP_MODEL, BenchStack, bench_signer
 from services.bench._swap import SwapResult, measure_swap
 from services.bench._throughput import ReadBack, assigned_reader, read_back
 from services.registry import Registry
@@ -178,7 +178,9 @@ def _swap_phase(
     names = stack.names
     with (
         display.step(f"scorer: champion swap under load at {rate:,.0f} req/s"),
-        Registry(stack.kafka, names.topics, actor="bench") as registry,
+        Registry(
+            stack.kafka, names.topics, actor="bench", signer=bench_signer(stack.workdir)
+        ) as registry,
     ):
         return measure_swap(
             stack.kafka, registry, values, model=SWAP_MODEL, requests=names.swap_requests,

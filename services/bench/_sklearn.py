@@ -20,7 +20,7 @@ from typing import Any
 
 from services.bench._errors import BenchError
 from services.bench._stack import SCHEMA
-from services.registry import Registry
+from services.registry import Registry, Signer
 from services.synthetic import labelled_rows, rows
 from streams.kafka import KafkaConfig, Topics, TopicSpec, ensure_topics, make_admin
 
@@ -88,7 +88,7 @@ def fit_artifact(train_rows: int = 2_000, *, c: float = 1.0) -> bytes:
 @contextlib.contextmanager
 def sklearn_model(
     kafka: KafkaConfig, topics: Topics, *, partitions: int, delete_topics: bool,
-    challenger: bool = False,
+    challenger: bool = False, signer: Signer | None = None,
 ) -> Iterator[SklearnModel]:  # fmt: skip
     """Fit, create the model's topics, register the champion (and with ``challenger``,
     the main run, a challenger; MLServer's topics only without). With ``delete_topics``
@@ -97,7 +97,7 @@ def sklearn_model(
     model = SklearnModel(MODEL, fit_artifact(), topics)
     ensure_topics(make_admin(kafka), model.specs(partitions, mlserver=not challenger))
     try:
-        with Registry(kafka, topics, actor="bench") as registry:
+        with Registry(kafka, topics, actor="bench", signer=signer) as registry:
             registry.register_artifact_bytes(
                 MODEL, model.artifact, SCHEMA, task="classification", fmt="joblib",
                 role="champion", description="modelstream bench: sklearn champion",

@@ -22,7 +22,7 @@ from typing import Any
 
 from services.bench._faust_variants import VARIANTS
 from services.localstack import LocalBroker, resolve_jars
-from services.registry import Registry
+from services.registry import Registry, Signer, local_signer
 from services.runtime import kafka_config
 from services.settings import Settings
 from services.synthetic import input_schema, labelled_rows, river_challenger, river_champion
@@ -211,7 +211,7 @@ def bench_stack(
     try:
         ensure_topics(make_admin(kafka), names.specs())
         models = [MODEL, SLEEPY_MODEL, SWAP_MODEL] if swap_model else [MODEL]
-        _register_models(kafka, names.topics, models)
+        _register_models(kafka, names.topics, models, bench_signer(workdir))
         yield BenchStack(kafka, names, workdir, settings)
     finally:
         if broker is not None:
@@ -220,7 +220,13 @@ def bench_stack(
             _delete_topics(kafka, names)
 
 
-def _register_models(kafka: KafkaConfig, topics: Topics, models: list[str]) -> None:
+def bench_signer(workdir: Path) -> Signer:
+    """The run's registry key: its scorers and gateways (data dir ``<workdir>/data``)
+    trust the keys in ``<workdir>/data/keys``, as a deployment's would."""
+    return local_signer(workdir / "data" / "keys" / "registry.key", create=True)
+
+
+def _register_models(kafka: KafkaConfig, topics: Topics, models: list[str], signer: Signer) -> None:
     """Each of ``models``: champion v1, challenger v2 (:data:`SLEEPY_MODEL`'s challenger
     sleeps 50 ms per batch)."""
     from services.bench._sleepy import SleepyChallenger
@@ -228,7 +234,7 @@ def _register_models(kafka: KafkaConfig, topics: Topics, models: list[str]) -> N
     train = labelled_rows(2_000, sensitive=False)
     champion, challenger = river_champion(train), river_challenger(train)
     features = [field["name"] for field in SCHEMA["fields"]]
-    with Registry(kafka, topics, actor="bench") as registry:
+    with Registry(kafka, topics, actor="bench", signer=signer) as registry:
         for name in models:
             second = SleepyChallenger(challenger, features) if name == SLEEPY_MODEL else challenger
             for role, model in (("champion", champion), ("challenger", second)):

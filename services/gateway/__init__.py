@@ -14,6 +14,9 @@ Parts::
     routes/         /v1 predict + batch, /v2 Open Inference Protocol, catalogue, portal
     clients/        client registry: API tokens (hash at rest), scopes, compacted topic
     policy/         per-client rate limit (token bucket), quota, body size
+    admission.py    the process's in-flight limit (503 + Retry-After), the body deadline
+    sessions.py     the portal's server-side sessions and CSRF tokens
+    fastpath.py     the serving routes dispatched before FastAPI's router
     cli.py          `modelstream clients create|list|revoke`
     service.py      `modelstream run gateway`: settings → config → uvicorn
 """

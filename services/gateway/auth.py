@@ -1,11 +1,12 @@
 """Who is calling and what they may do: API tokens, scopes, rate limits, body size.
 
 A token comes as ``Authorization: Bearer <token>`` (API clients; gRPC callers send it as
-``authorization`` metadata) or in the ``ms_token`` cookie the portal's sign-in sets
-(browsers). It is checked against the client registry (only its SHA-256 is stored;
-compared in constant time) and never logged. A header that is not ``Bearer <token>`` is
-named in the 401 (scheme missing, another scheme, no token), never echoed: it may hold
-the secret.
+``authorization`` metadata). It is checked against the client registry (only its SHA-256
+is stored; compared in constant time) and never logged. Browsers signed in at the portal
+hold a session id instead (:mod:`services.gateway.sessions`), which reads the catalogue
+and nothing else (:func:`catalogue_client`): no cookie ever calls a model. A header that
+is not ``Bearer <token>`` is named in the 401 (scheme missing, another scheme, no token),
+never echoed: it may hold the secret.
 
 Checks run cheapest first, so a refused call costs the gateway as little as possible:
 
@@ -22,11 +23,14 @@ Checks run cheapest first, so a refused call costs the gateway as little as poss
 4. rate limit and quota (429; 422 for a batch that could never fit);
 5. body size (413), then the contract (422).
 
-Batch and v2 infer read the body before step 4: their cost is their number of records.
+A call is charged one request at step 4, before its body is read or parsed; batch and v2
+infer then charge their other records once the body told how many there are (v2 infer
+with more than one row needs ``batch:<model>`` too, and the batch limits).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any, Final
 
@@ -34,6 +38,7 @@ from fastapi import Request
 
 from services.gateway.context import GatewayContext
 from services.gateway.errors import ApiError
+from services.gateway.sessions import SESSION_COOKIE
 
 __all__ = [
     "COOKIE",
@@ -41,13 +46,15 @@ __all__ = [
     "authenticate",
     "authenticate_header",
     "authorize",
+    "catalogue_client",
     "may_list_models",
     "parse_authorization",
     "read_body",
     "require",
+    "session_client",
 ]
 
-COOKIE = "ms_token"
+COOKIE = SESSION_COOKIE
 CATALOGUE_SCOPE: Final = "catalogue:read"
 _EXPECTED: Final = "the Authorization header must be `Bearer <token>`"
 # a word that can only be an auth scheme's name (a token has '_' in it): safe to repeat
@@ -82,18 +89,35 @@ def parse_authorization(header: str) -> tuple[str | None, str | None]:
     return None, f"{_EXPECTED} (it uses another scheme)"
 
 
-def _credentials(request: Request) -> tuple[str | None, str | None]:
-    """The token sent (header, else the sign-in cookie) and what was wrong with a header
-    that held none. A header that is not Bearer falls back to the cookie, as before: a
-    proxy's ``Basic`` login in front of the portal must not sign browsers out."""
+def authenticate(ctx: GatewayContext, request: Request) -> Any:
+    """The calling client's record (from ``Authorization: Bearer``), else 401."""
+    return authenticate_header(ctx, request.headers.get("authorization"))
+
+
+def session_client(ctx: GatewayContext, request: Request) -> Any:
+    """The client a portal session cookie signed in as, while its token is still the
+    one signed in with (revocation and rotation end the session); else None."""
+    session = ctx.sessions.get(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        return None
+    record = ctx.clients.get(session.client)
+    if record is None or not record.active or record.token_sha256 != session.token_sha256:
+        ctx.sessions.close(session.id)
+        return None
+    return record
+
+
+def catalogue_client(ctx: GatewayContext, request: Request) -> Any:
+    """The caller's record if it may read the catalogue, else 401/403: a Bearer token,
+    else a portal session (which is good for this and nothing else). An
+    ``Authorization`` header that is not Bearer falls back to the session: a proxy's
+    ``Basic`` login in front of the portal must not sign browsers out."""
     header = request.headers.get("authorization")
     token, problem = parse_authorization(header) if header is not None else (None, None)
-    return token or request.cookies.get(COOKIE), problem
-
-
-def authenticate(ctx: GatewayContext, request: Request) -> Any:
-    """The calling client's record, else 401."""
-    return _client(ctx, *_credentials(request))
+    record = None if token else session_client(ctx, request)
+    if record is None:
+        record = _client(ctx, token, problem)
+    return require(record, CATALOGUE_SCOPE)
 
 
 def authenticate_header(ctx: GatewayContext, value: str | None) -> Any:
@@ -155,15 +179,22 @@ def admit(ctx: GatewayContext, record: Any, cost: int = 1) -> dict[str, str]:
     raise ApiError(code, f"{what}; retry after {headers.get('Retry-After')} s", headers=headers)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes, and with
+    408 when it has not all arrived ``timeout`` seconds after the first read (a client
+    trickling its body must not hold a slot for long)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ApiError("payload_too_large", f"the body has {declared} bytes; at most {limit}")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError("payload_too_large", f"the body has more than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError("payload_too_large", f"the body has more than {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError("request_timeout", f"the body did not arrive within {timeout:g} s "
+                       f"({size} bytes came); send it at once, or retry") from None  # fmt: skip
     return b"".join(chunks)

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, Request
 
+from services.gateway.admission import InFlight
 from services.gateway.policy import Limits, PolicyManager
+from services.gateway.sessions import Sessions
 
 if TYPE_CHECKING:
     import asyncio
@@ -30,6 +32,7 @@ class Serving(Protocol):
 
     mode: str
     topics: Topics
+    max_record_bytes: int  # the largest request record it can take (one Kafka message)
 
     @property
     def kafka(self) -> KafkaConfig: ...
@@ -70,6 +73,10 @@ class GatewayConfig:
     mode: str = DIRECT  # DIRECT: score in-process; VIA_KAFKA: through the scorer
     grpc_port: int | None = None  # Open Inference Protocol over gRPC, when set
     grpc_host: str = "127.0.0.1"
+    max_in_flight: int = 1_024  # requests served at once (HTTP + gRPC); past it 503
+    body_timeout: float = 10.0  # seconds a request body may take to arrive; past it 408
+    keep_alive_timeout: float = 5.0  # seconds an idle connection is kept open
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-Proto/-For count
 
 
 @dataclass
@@ -84,6 +91,12 @@ class GatewayContext:
     policy: PolicyManager
     stats: Any = None  # the catalogue's warehouse statistics (services.gateway.stats)
     grpc: Any = None  # the running gRPC server (grpc.aio.Server), with --grpc-port
+    in_flight: InFlight = field(init=False)
+    sessions: Sessions = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.in_flight = InFlight(self.config.max_in_flight)
+        self.sessions = Sessions()
 
 
 async def context(request: Request) -> GatewayContext:

@@ -51,8 +51,8 @@ from services.gateway.bridge import (
     PublishError,
     _topic_error,
 )
-from services.gateway.journal import SHADOW_HEADER, JournalWriter, WaitingShadows
-from services.registry import RegistryView
+from services.gateway.journal import SHADOW_HEADER, JournalWriter, WaitingShadows, parse_tag
+from services.registry import RegistryView, Trust
 from services.scorer import RegistryFollower
 from streams.kafka import KafkaConfig, Topics, TopicSpec, ensure_topics, make_admin
 from streams.kafka import producer_config as base_producer_config
@@ -84,6 +84,14 @@ class DirectConfig:
     max_batch: int = 1_000  # requests scored together
     journal_retention_ms: int = 7 * 86_400_000  # how long a crashed gateway may stay down
     publish_timeout_ms: int = 10_000
+    max_message_bytes: int = 1_000_000  # the journal producer's message.max.bytes
+
+    @property
+    def max_record_bytes(self) -> int:
+        """The largest request record whose journal record can be produced: that record
+        holds the decoded features and may copy them again (``sensitive``), plus the
+        outputs, so half the message limit, less room for the rest."""
+        return (self.max_message_bytes - 65_536) // 2
 
     @property
     def journal_topic(self) -> str:
@@ -113,17 +121,23 @@ class DirectServer(OneRequest):
 
     mode = "direct"  # services.gateway.context.DIRECT
 
-    def __init__(self, kafka: KafkaConfig, config: DirectConfig) -> None:
+    def __init__(
+        self, kafka: KafkaConfig, config: DirectConfig, trust: Trust | None = None
+    ) -> None:
         self.config = config
         self.topics = config.topics
         self.stats: Counter[str] = Counter()
         self._kafka = kafka
         self._admin = make_admin(kafka)
         self.table = DeploymentTable()
-        self._follower = RegistryFollower(RegistryView(kafka, config.topics), self.table)
+        self._follower = RegistryFollower(
+            RegistryView(kafka, config.topics, trust=trust), self.table
+        )
+        self.max_record_bytes = config.max_record_bytes
         self._producer = Producer(
             base_producer_config(
                 kafka, message_timeout_ms=config.publish_timeout_ms,
+                message_max_bytes=config.max_message_bytes,
                 client_id=f"{kafka.client_id}-gateway-journal",
             )
         )  # fmt: skip
@@ -297,7 +311,7 @@ class DirectServer(OneRequest):
             item.reply = reply_record(dep, item.rid, result, latency, now_ms)
             request = Request(item.rid, None, item.raw, JSON, None, item.client, [], topic, -1, -1)
             headers = JSON_HEADERS
-            challenger = None
+            challenger, tag = None, None
             if dep.challenger is not None:
                 tag = pending(i)
                 if tag is None:
@@ -305,8 +319,19 @@ class DirectServer(OneRequest):
                 else:
                     headers = [*JSON_HEADERS, (SHADOW_HEADER, tag)]
             value = log_record(dep, request, row, result, challenger, latency, now_ms)
-            self._produce(journal, item.rid.encode(), value, headers, partial(self._ack, item))
+            try:  # one record's refusal (too large, queue full) fails that request alone
+                self._produce(journal, item.rid.encode(), value, headers, partial(self._ack, item))
+            except PublishError as exc:
+                self._unjournaled(tag)
+                self._settle(item, None, exc)
         self.stats["scored"] += len(valid)
+
+    def _unjournaled(self, tag: bytes | None) -> None:
+        """A row whose journal record was refused is never logged: its challenger ticket
+        is let go here rather than waited for."""
+        parsed = parse_tag(tag) if tag is not None else None
+        if parsed is not None:
+            self._shadows.release([parsed[1]])
 
     def _decode(self, dep: Deployment, items: list[_Item]) -> tuple[list[_Item], list[Any]]:
         """The items the model's codec accepts, and their rows; the rest are refused as
@@ -338,7 +363,9 @@ class DirectServer(OneRequest):
             except BufferError:  # the local queue is full: the poller is draining it
                 time.sleep(0.01)
             except KafkaException as exc:
-                raise PublishError(f"could not write to {topic}: {exc}") from exc
+                error = exc.args[0] if exc.args else None
+                code = error.name().lower() if isinstance(error, KafkaError) else "publish_failed"
+                raise PublishError(f"could not write to {topic}: {exc}", code) from exc
         raise PublishError(f"the journal producer's queue stayed full ({topic})", "queue_full")
 
     # -- acknowledgements (poller thread; delivery callbacks run inside poll)

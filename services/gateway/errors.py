@@ -42,7 +42,11 @@ ERROR_CODES: Final[dict[str, tuple[int, str]]] = {
     ),
     "unknown_version": (404, "v2 infer names a version that is not the champion"),
     "not_found": (404, "no such path"),
-    "payload_too_large": (413, "the body is larger than this client may send"),
+    "request_timeout": (408, "the body did not arrive within the gateway's body timeout"),
+    "payload_too_large": (
+        413,
+        "the body is larger than this client may send, or than one Kafka record may be",
+    ),
     "invalid_input": (422, "the body does not fit the model's input schema"),
     "malformed": (422, "the body is not valid JSON (or JSON lines)"),
     "batch_too_large": (422, "more records than this client may send in one batch"),
@@ -51,6 +55,7 @@ ERROR_CODES: Final[dict[str, tuple[int, str]]] = {
     "model_failed": (502, "neither the champion nor the backup could score the request"),
     "publish_failed": (503, "Kafka did not accept the request"),
     "not_ready": (503, "the gateway is starting or lost Kafka"),
+    "overloaded": (503, "the gateway serves as many requests as it may: wait Retry-After seconds"),
     "timeout": (504, "no reply from a scorer within the deadline"),
 }
 

@@ -8,6 +8,10 @@ solver, and the exception and body-limit middlewares in between: per request tha
 machinery cost about as much CPU as the scoring did (py-spy, 2026-12-07). Errors are
 rendered by the same functions as the app's exception handlers. Every other path, and a
 name with a ``/`` in it, goes to FastAPI unchanged.
+
+Every HTTP request but the health probes first takes a slot of the process's in-flight
+limit (:mod:`services.gateway.admission`); past it the answer is 503 ``overloaded`` with
+``Retry-After``, sent before anything of the request is read.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.gateway.admission import overloaded
 from services.gateway.bridge import BridgeError
 from services.gateway.errors import ApiError, render, serving_error
 from services.gateway.routes import oip, v1
@@ -27,6 +32,7 @@ from services.gateway.routes import oip, v1
 __all__ = ["FastPath"]
 
 log = logging.getLogger(__name__)
+_HEALTH = "/v2/health/"  # probes are answered even when the gateway is full
 Route = Callable[[str, Request, Any], Awaitable[Response]]
 _ROUTES: tuple[tuple[str, str, Route], ...] = (
     ("/v1/models/", "/predict", v1.predict),
@@ -43,7 +49,20 @@ class FastPath:
         self.ctx = ctx
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
+        if scope["type"] != "http" or scope["path"].startswith(_HEALTH):
+            await self.app(scope, receive, send)
+            return
+        gate = self.ctx.in_flight
+        if not gate.enter():
+            await render(Request(scope), overloaded(gate.limit))(scope, receive, send)
+            return
+        try:
+            await self._dispatch(scope, receive, send)
+        finally:
+            gate.leave()
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "POST":
             path: str = scope["path"]
             for prefix, suffix, route in _ROUTES:
                 if path.startswith(prefix) and path.endswith(suffix):

@@ -37,7 +37,7 @@ from streams.scoring.outcome import Outcome
 if TYPE_CHECKING:
     from services.gateway.direct import DirectConfig
 
-__all__ = ["SHADOW_HEADER", "JournalWriter", "WaitingShadows"]
+__all__ = ["SHADOW_HEADER", "JournalWriter", "WaitingShadows", "parse_tag"]
 
 log = logging.getLogger(__name__)
 SHADOW_HEADER = "ms-shadow"
@@ -147,7 +147,8 @@ class JournalWriter(threading.Thread):
                 client_id=f"{kafka.client_id}-journal-writer",
             )
         )  # fmt: skip
-        self._stop = threading.Event()
+        # not `_stop`: threading.Thread has a _stop() method that join() calls
+        self._closing = threading.Event()
         self._deadline = float("inf")  # when closing: how long to keep draining
 
     def start(self, timeout: float = 30.0) -> None:  # type: ignore[override]  # one more arg
@@ -161,7 +162,7 @@ class JournalWriter(threading.Thread):
     def close(self, timeout: float) -> None:
         """Log what the journal holds (at most ``timeout`` seconds), then stop."""
         self._deadline = time.monotonic() + timeout
-        self._stop.set()
+        self._closing.set()
         self.join(timeout + 5.0)
         self._consumer.close()
 
@@ -177,11 +178,11 @@ class JournalWriter(threading.Thread):
             if records:
                 idle_since = None
                 self._log(records)
-            elif self._stop.is_set():
+            elif self._closing.is_set():
                 idle_since = idle_since or time.monotonic()
                 if time.monotonic() - idle_since > 0.3 or time.monotonic() > self._deadline:
                     return
-            if self._stop.is_set() and time.monotonic() > self._deadline:
+            if self._closing.is_set() and time.monotonic() > self._deadline:
                 return
 
     def _gather(self) -> list[Message]:
@@ -282,7 +283,7 @@ class JournalWriter(threading.Thread):
             if error.fatal():
                 log.error("the journal writer was fenced or broke (%s): another gateway with "
                           "instance id %s is running?", error, self.config.instance_id)  # fmt: skip
-                self._stop.set()
+                self._closing.set()
                 self._deadline = 0.0
                 return False
             log.warning("aborting the journal transaction (%s); reading it again", error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
+from typing import Any
 
 import httpx
 import uvicorn
@@ -16,16 +17,20 @@ from services.gateway.context import VIA_KAFKA, GatewayConfig, GatewayContext, S
 from services.gateway.direct import DirectConfig, DirectServer
 from services.gateway.directory import ModelDirectory
 from services.gateway.policy import PolicyManager
-from services.registry import RegistryView
+from services.registry import RegistryView, Trust
 from streams.kafka import KafkaConfig, Topics
 
-__all__ = ["build_context", "describe", "run_gateway", "wait_ready"]
+__all__ = ["build_context", "describe", "run_gateway", "uvicorn_config", "wait_ready"]
 
 log = logging.getLogger("modelstream.gateway")
 
 
 def build_context(
-    kafka: KafkaConfig, topics: Topics, config: GatewayConfig, stats: object = None
+    kafka: KafkaConfig,
+    topics: Topics,
+    config: GatewayConfig,
+    stats: object = None,
+    trust: Trust | None = None,
 ) -> GatewayContext:
     """The parts of one gateway process, not started yet (the app's lifespan starts them)."""
     serving: Serving
@@ -39,7 +44,7 @@ def build_context(
         direct = DirectConfig(
             topics, instance_id=config.instance_id, model_partitions=config.topic_partitions
         )
-        serving = DirectServer(kafka, direct)
+        serving = DirectServer(kafka, direct, trust)
     return GatewayContext(
         config=config,
         serving=serving,
@@ -62,13 +67,25 @@ def run_gateway(
     app = create_app(ctx)
     log.info("gateway %s on http://%s:%d (%s)", ctx.config.instance_id, host, port,
              describe(ctx.serving))  # fmt: skip
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host=host, port=port, access_log=access_log, log_level=log_level,
-            timeout_graceful_shutdown=10, server_header=False, loop="uvloop", http="httptools",
-        )
-    )  # fmt: skip
+    server = uvicorn.Server(uvicorn_config(app, ctx.config, host, port, access_log, log_level))
     server.run()
+
+
+def uvicorn_config(
+    app: Any, config: GatewayConfig, host: str, port: int, access_log: bool = True,
+    log_level: str = "info",
+) -> uvicorn.Config:  # fmt: skip
+    """uvicorn's settings for the gateway: its connection limit is a backstop above the
+    app's own in-flight limit (which answers 503 with ``Retry-After``; uvicorn's own 503
+    has none), idle connections close after ``keep_alive_timeout``, and
+    ``X-Forwarded-Proto``/``-For`` count only from ``forwarded_allow_ips``."""
+    return uvicorn.Config(
+        app, host=host, port=port, access_log=access_log, log_level=log_level,
+        timeout_graceful_shutdown=10, server_header=False, loop="uvloop", http="httptools",
+        limit_concurrency=2 * config.max_in_flight + 64,
+        timeout_keep_alive=max(1, round(config.keep_alive_timeout)),
+        proxy_headers=True, forwarded_allow_ips=config.forwarded_allow_ips,
+    )  # fmt: skip
 
 
 def describe(serving: Serving) -> str:

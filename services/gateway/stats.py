@@ -102,9 +102,8 @@ def stats_sql(window_s: int = WINDOW_S) -> str:
         "       toString(max(ts)) AS last_at\n"
         "FROM predictions\n"
         f"WHERE ts >= now64(3) - toIntervalSecond({int(window_s)})\n"
-        "GROUP BY model\n"
-        "SETTINGS max_execution_time = 10"
-    )
+        "GROUP BY model"
+    )  # time-boxed by the caller: the sink's read-only guard, or QUERY_SETTINGS
 
 
 def parse_stats(
@@ -226,6 +225,9 @@ class SinkQuery:
         return answer["columns"], answer["rows"]
 
 
+QUERY_SETTINGS: Final = {"max_execution_time": 10}  # a catalogue page must not hang on it
+
+
 class ServerQuery:
     """Queries a ClickHouse server directly (connected on first use, again after errors)."""
 
@@ -237,7 +239,7 @@ class ServerQuery:
         try:
             if self._warehouse is None:
                 self._warehouse = connect(self.dsn)
-            result = self._warehouse.query(sql)
+            result = self._warehouse.query(sql, settings=QUERY_SETTINGS)
         except WarehouseError as exc:
             self.close()
             raise StatsUnavailableError(str(exc)) from exc

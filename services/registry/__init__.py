@@ -12,6 +12,7 @@ Topics (Avro single-object values, ``schemas/avro``)::
 
     <prefix>._models        compacted, 1 partition
         <name>/<version>/chunk/<i>   ArtifactChunk: the artifact in 512 KiB pieces
+        <name>/<version>/signature   VersionSignature: the writer's Ed25519 signature
         <name>/<version>             ModelMetadata, after its chunks
     <prefix>._routing       compacted, 1 partition
         <name>                       Routing: champion, challenger, backup, shadow
@@ -26,18 +27,31 @@ transaction holding the chunks, the metadata, the routing and the event, so
 :class:`Registry` writes; :class:`RegistryView` rebuilds the registry on any machine
 (``sync``) and follows it live (``poll``); scorers load models through it::
 
-    registry = Registry(kafka, topics, actor="ana")
+    registry = Registry(kafka, topics, actor="ana", signer=Signer.load(key_file))
     v1 = registry.register("churn", model, schema, task="classification", reference=train)
     registry.set_challenger("churn", 2, fraction=0.1, reason="retrained on May data")
 
-    view = RegistryView(kafka, topics)
+    view = RegistryView(kafka, topics, trust=Trust.of(*load_public_keys([keys_dir])))
     view.sync()
     model = view.load_model("churn", view.routing("churn").champion)
 
-Security: loading an artifact runs its code (unpickling). Only trusted writers may
-write the registry topics. With Kafka ACLs: grant ``Write`` on topics ``<prefix>._models``,
-``<prefix>._routing`` and ``<prefix>._model_events`` and ``Write``/``Describe`` on the
-prefixed TransactionalId ``<prefix>._registry.`` to the registry's principals only;
+Signed versions: loading an artifact runs its code (unpickling), so a writer signs each
+version with an Ed25519 key only writers hold (:class:`Signer`, ``Registry(signer=...)``),
+and a reader unpickles only versions its :class:`Trust` accepts (``RegistryView(trust=...)``):
+signed by a trusted key, the signature covering name, version, task, artifact format,
+size and SHA-256, input schema fingerprint, features and key id; the fetched bytes must
+then match that SHA-256. Unsigned or unknown-key versions are refused unless the trust
+allows unsigned ones; a bad signature is always refused (:class:`UntrustedVersionError`,
+and a scorer keeps serving what it had). Keys are PEM files; the CLI (``modelstream models
+keys``) keeps the writer's in ``<data dir>/keys/registry.key`` (0600), creating it at the
+first registration, and serving processes trust ``<data dir>/keys/*.pub`` by default
+(``MODELSTREAM_TRUSTED_KEYS``, ``MODELSTREAM_ALLOW_UNSIGNED`` at the process edge). A view
+built without a trust checks only SHA-256: for tools and tests, never for serving.
+
+Kafka ACLs keep the topics themselves to trusted writers: grant ``Write`` on topics
+``<prefix>._models``, ``<prefix>._routing`` and ``<prefix>._model_events`` and
+``Write``/``Describe`` on the prefixed TransactionalId ``<prefix>._registry.`` to the
+registry's principals only;
 everyone else (scorers, gateway, monitor) gets ``Read``/``Describe`` on those topics.
 ``modelstream models register`` checks an artifact file by loading it, so register only
 files you trust.
@@ -56,6 +70,8 @@ Errors (all :class:`RegistryError`)::
     ├── InvalidModelError            bad name, task, format or metadata; not a predictor
     ├── ArtifactTooLargeError        the artifact exceeds the registry's size limit
     ├── IntegrityError               stored artifact bytes do not match their SHA-256
+    ├── UntrustedVersionError        unsigned, unknown-key or badly signed version
+    ├── KeyFileError                 a signing or trusted key file cannot be used
     ├── RoutingError                 the routing change is not possible
     │   └── NoPreviousChampionError  rollback with no earlier champion to return to
     ├── ConcurrentChangeError        another writer changed the same model meanwhile
@@ -68,12 +84,14 @@ from services.registry._errors import (
     IntegrityError,
     InvalidModelError,
     InvalidSchemaError,
+    KeyFileError,
     NoPreviousChampionError,
     RegistryError,
     RegistryUnavailableError,
     RoutingError,
     UnknownModelError,
     UnknownVersionError,
+    UntrustedVersionError,
     closest,
     not_registered,
 )
@@ -89,6 +107,14 @@ from services.registry._model import (
 )
 from services.registry._profile import data_fingerprint, reference_profile
 from services.registry._registry import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_ARTIFACT_BYTES, Registry
+from services.registry._signing import (
+    Signature,
+    Signer,
+    Trust,
+    key_id,
+    load_public_keys,
+    local_signer,
+)
 from services.registry._view import RegistryView
 
 __all__ = [
@@ -100,6 +126,7 @@ __all__ = [
     "IntegrityError",
     "InvalidModelError",
     "InvalidSchemaError",
+    "KeyFileError",
     "ModelVersion",
     "NoPreviousChampionError",
     "Registry",
@@ -110,13 +137,20 @@ __all__ = [
     "Routing",
     "RoutingChanged",
     "RoutingError",
+    "Signature",
+    "Signer",
     "Task",
+    "Trust",
     "UnknownModelError",
     "UnknownVersionError",
+    "UntrustedVersionError",
     "VersionAdded",
     "closest",
     "data_fingerprint",
     "feature_kinds",
+    "key_id",
+    "load_public_keys",
+    "local_signer",
     "not_registered",
     "reference_profile",
 ]

@@ -9,6 +9,8 @@
     ├── InvalidModelError            bad name, task, format or metadata; not a predictor
     ├── ArtifactTooLargeError        the artifact exceeds the registry's size limit
     ├── IntegrityError               stored artifact bytes do not match their SHA-256
+    ├── UntrustedVersionError        unsigned, unknown-key or badly signed version
+    ├── KeyFileError                 a signing or trusted key file cannot be used
     ├── RoutingError                 the routing change is not possible
     │   └── NoPreviousChampionError  rollback with no earlier champion to return to
     ├── ConcurrentChangeError        another writer changed the same model meanwhile
@@ -29,12 +31,14 @@ __all__ = [
     "IntegrityError",
     "InvalidModelError",
     "InvalidSchemaError",
+    "KeyFileError",
     "NoPreviousChampionError",
     "RegistryError",
     "RegistryUnavailableError",
     "RoutingError",
     "UnknownModelError",
     "UnknownVersionError",
+    "UntrustedVersionError",
     "closest",
     "not_registered",
 ]
@@ -69,6 +73,16 @@ class ArtifactTooLargeError(RegistryError):
 
 class IntegrityError(RegistryError):
     """Stored artifact bytes are missing or do not match the SHA-256 in the metadata."""
+
+
+class UntrustedVersionError(RegistryError):
+    """The version may not be unpickled here: it is unsigned or signed by a key this
+    reader does not trust (unless unsigned versions are allowed), or its signature does
+    not match its metadata."""
+
+
+class KeyFileError(RegistryError):
+    """A signing or trusted key file is missing, unreadable or not an Ed25519 key."""
 
 
 class RoutingError(RegistryError):

@@ -20,6 +20,7 @@ from services.registry._errors import (
     RegistryUnavailableError,
 )
 from services.registry._model import ModelVersion, Routing
+from services.registry._signing import Signer
 from services.registry._view import RegistryView
 from streams.kafka import KafkaConfig, Topics, make_producer
 
@@ -45,6 +46,10 @@ class Registry:
     the same time cannot both succeed: the fenced one gets :class:`ConcurrentChangeError`
     and nothing of it is written. Reads (:meth:`models`, :meth:`versions`,
     :meth:`routing`) catch up with the topics first.
+
+    With a ``signer``, every registered version is signed (a ``<name>/<version>/signature``
+    record in the same transaction); without one, versions are unsigned and serving
+    processes refuse them unless told to allow unsigned versions.
     """
 
     def __init__(
@@ -56,6 +61,7 @@ class Registry:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
         timeout: float = 90.0,
+        signer: Signer | None = None,
     ) -> None:
         if not 1024 <= chunk_size <= _wire.TOPIC_MAX_BYTES - 65536:
             raise ValueError(f"chunk_size must be 1 KiB .. 8 MiB - 64 KiB, got {chunk_size}")
@@ -63,6 +69,7 @@ class Registry:
         self.chunk_size = chunk_size
         self.max_artifact_bytes = max_artifact_bytes
         self.timeout = timeout
+        self.signer = signer
         self._view = RegistryView(kafka, topics, timeout=timeout)
 
     # -- registering
@@ -143,7 +150,7 @@ class Registry:
             number = self._view.next_version(name)
             version = draft.version(number, author=self.actor, at=at, chunk_count=len(chunks))
             records = self._version_records(version, chunks)
-            summary = _summary(version)
+            summary = _summary(version) | {"key_id": self.signer and self.signer.key_id}
             records.append(self._event(name, number, "register", draft.description, summary))
             decision = _routing.assign(self._view.routing(name), name, number, draft.role)
             if decision is not None:
@@ -160,6 +167,8 @@ class Registry:
         for index, piece in enumerate(chunks):
             value = chunk_codec.encode_avro(_wire.chunk_record(name, number, index, count, piece))
             records.append((models, _wire.chunk_key(name, number, index), value))
+        if self.signer is not None:
+            records.append(_signature_record(models, version, self.signer))
         metadata = _wire.codec("model_metadata").encode_avro(_wire.version_to_record(version))
         if len(metadata) > MAX_RECORD_BYTES:
             raise InvalidModelError(
@@ -332,3 +341,13 @@ def _summary(version: ModelVersion) -> dict[str, Any]:
         "code_version": version.code_version,
         "positive_label": version.positive_label,
     }
+
+
+def _signature_record(topic: str, version: ModelVersion, signer: Signer) -> Record:
+    signature = signer.sign(version)
+    record = {
+        "model": version.name, "version": version.version,
+        "key_id": signature.key_id, "signature": signature.value,
+    }  # fmt: skip
+    value = _wire.codec("signature").encode_avro(record)
+    return (topic, _wire.signature_key(version.name, version.version), value)

@@ -14,6 +14,7 @@ from services.registry._errors import (
     not_registered,
 )
 from services.registry._model import Change, ModelVersion, Routing, RoutingChanged, VersionAdded
+from services.registry._signing import Signature
 
 __all__ = ["RegistryState"]
 
@@ -36,6 +37,7 @@ class RegistryState:
         self._versions: dict[str, dict[int, ModelVersion]] = {}
         self._routing: dict[str, Routing] = {}
         self._chunks: dict[tuple[str, int, int], int] = {}
+        self._signatures: dict[tuple[str, int], Signature] = {}
         self._highest: dict[str, int] = {}  # survives deletions: numbers are never reused
 
     # -- applying records
@@ -46,6 +48,13 @@ class RegistryState:
             self._chunks.pop((model, version, index), None)
         else:
             self._chunks[(model, version, index)] = offset
+
+    def set_signature(self, model: str, version: int, signature: Signature | None) -> None:
+        """The signature of one version; ``None`` for a tombstone."""
+        if signature is None:
+            self._signatures.pop((model, version), None)
+        else:
+            self._signatures[(model, version)] = signature
 
     def add_version(self, version: ModelVersion) -> Change:
         self._versions.setdefault(version.name, {})[version.version] = version
@@ -86,6 +95,10 @@ class RegistryState:
 
     def routing(self, model: str) -> Routing | None:
         return self._routing.get(model)
+
+    def signature(self, model: str, version: int) -> Signature | None:
+        """The signature of a version; None when it was registered unsigned."""
+        return self._signatures.get((model, version))
 
     def next_version(self, model: str) -> int:
         """One more than the highest version ever seen (1 for a new model)."""

@@ -25,6 +25,7 @@ from schemas.codec import ContractError
 from services.registry import _artifact, _wire
 from services.registry._errors import IntegrityError, RegistryUnavailableError
 from services.registry._model import Change, ModelVersion, Routing
+from services.registry._signing import Signature, Trust
 from services.registry._state import RegistryState
 from streams.kafka import KafkaConfig, Topics, consumer_config, make_admin
 
@@ -53,10 +54,22 @@ class RegistryView:
     group-less consumer (assign, ``read_committed``): a half-written artifact is never
     seen. :meth:`sync` catches up to the end, :meth:`poll` applies what arrived since.
     One thread uses a view; wrap it in a follower thread to share it.
+
+    ``trust`` decides which versions :meth:`load_model` unpickles (checked before the
+    artifact is fetched). None checks only the SHA-256: for tools and tests that build a
+    view themselves; serving processes pass the :class:`Trust` their settings describe.
     """
 
-    def __init__(self, kafka: KafkaConfig, topics: Topics, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        kafka: KafkaConfig,
+        topics: Topics,
+        *,
+        timeout: float = 30.0,
+        trust: Trust | None = None,
+    ) -> None:
         self._kafka, self._topics, self._timeout = kafka, topics, timeout
+        self._trust = Trust.unchecked() if trust is None else trust
         self._state = RegistryState()
         self._models: dict[tuple[str, int], object] = {}
         self._consumer = self._new_consumer()
@@ -191,6 +204,9 @@ class RegistryView:
         if isinstance(parsed, _wire.ChunkKey):
             self._state.add_chunk(*parsed, offset=None if value is None else offset)
             return None
+        if isinstance(parsed, _wire.SignatureKey):
+            self._state.set_signature(*parsed, _signature(parsed, value))
+            return None
         if parsed is None:
             raise ValueError(f"unexpected key {key!r} on the models topic")
         if value is None:
@@ -220,6 +236,11 @@ class RegistryView:
     def next_version(self, name: str) -> int:
         return self._state.next_version(name)
 
+    def signature(self, name: str, version: int) -> Signature | None:
+        """The version's signature; None when it was registered unsigned."""
+        self._state.version(name, version)  # UnknownModelError / UnknownVersionError
+        return self._state.signature(name, version)
+
     def artifact(self, name: str, version: int) -> bytes:
         """The artifact's bytes, fetched from the models topic; SHA-256 verified."""
         mv = self._state.version(name, version)
@@ -233,10 +254,13 @@ class RegistryView:
         return data
 
     def load_model(self, name: str, version: int) -> object:
-        """The model object (digest verified before unpickling; cached per version)."""
+        """The model object; cached per version. Before unpickling, the version must pass
+        the view's :class:`Trust` (:class:`UntrustedVersionError`) and the fetched bytes
+        must match the signed SHA-256 (:class:`IntegrityError`)."""
         cached = self._models.get((name, version))
         if cached is None:
             mv = self._state.version(name, version)
+            self._trust.check(mv, self._state.signature(name, version))
             data = self.artifact(name, version)
             cached = _artifact.require_predictor(_artifact.deserialize(data, mv.artifact_format))
             self._models[(name, version)] = cached
@@ -291,6 +315,15 @@ class RegistryView:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _signature(key: _wire.SignatureKey, value: bytes | None) -> Signature | None:
+    if value is None:
+        return None
+    record = _wire.codec("signature").decode_avro(value)
+    if (record["model"], record["version"]) != key:
+        raise ValueError(f"key {key.model}/{key.version}/signature holds another version's")
+    return Signature(record["key_id"], record["signature"])
 
 
 def _chunk_data(mv: ModelVersion, index: int, msg: Message) -> bytes:

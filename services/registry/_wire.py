@@ -3,17 +3,22 @@
 ``<prefix>._models`` (compacted, 1 partition)::
 
     <name>/<version>/chunk/<i>   ArtifactChunk   i = 0 .. chunk_count-1, written first
+    <name>/<version>/signature   VersionSignature  when the writer signs, after the chunks
     <name>/<version>             ModelMetadata   written last, same transaction
 
 ``<prefix>._routing`` (compacted, 1 partition): key ``<name>``, value ``Routing``.
 ``<prefix>._model_events`` (1 partition): key ``<name>``, value ``ModelEvent``.
 
-Every value is Avro single-object encoded (``schemas/avro/*.avsc``; the chunk schema is
-:data:`CHUNK_SCHEMA`). Model names hold no ``/`` (see ``streams.kafka``), so keys parse
+Every value is Avro single-object encoded (``schemas/avro/*.avsc``; the chunk and
+signature schemas are :data:`CHUNK_SCHEMA` and :data:`SIGNATURE_SCHEMA`). The signature
+is a record of its own, not a field of ModelMetadata: it covers the metadata, and readers
+that predate it skip its key. Model names hold no ``/`` (see ``streams.kafka``), so keys parse
 without ambiguity.
 
 >>> parse_key("churn/3/chunk/0"), parse_key("churn/3"), parse_key("junk")
 (ChunkKey(model='churn', version=3, chunk=0), VersionKey(model='churn', version=3), None)
+>>> parse_key("churn/3/signature")
+SignatureKey(model='churn', version=3)
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ from services.registry._model import ModelVersion, Routing
 
 __all__ = [
     "CHUNK_SCHEMA",
+    "SIGNATURE_SCHEMA",
     "ChunkKey",
+    "SignatureKey",
     "VersionKey",
     "chunk_key",
     "chunk_record",
@@ -42,6 +49,7 @@ __all__ = [
     "parse_key",
     "routing_from_record",
     "routing_to_record",
+    "signature_key",
     "to_millis",
     "version_from_record",
     "version_key",
@@ -63,6 +71,19 @@ CHUNK_SCHEMA: Final = {
     ],
 }
 
+SIGNATURE_SCHEMA: Final = {
+    "type": "record",
+    "name": "VersionSignature",
+    "namespace": "io.modelstream",
+    "doc": "Ed25519 signature of one model version by a registry writer's key.",
+    "fields": [
+        {"name": "model", "type": "string", "doc": "Model name."},
+        {"name": "version", "type": "int", "doc": "Model version."},
+        {"name": "key_id", "type": "string", "doc": "16 hex: SHA-256 of the raw public key."},
+        {"name": "signature", "type": "bytes", "doc": "Ed25519 signature, 64 bytes."},
+    ],
+}
+
 
 # Fields added to a record after its first release, oldest first. A record names its
 # writer schema by fingerprint, so the schemas before each addition stay readable: the
@@ -72,9 +93,10 @@ ADDED_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {"model_metadata": ("positi
 
 @cache
 def codec(kind: str) -> Codec:
-    """The codec of ``model_metadata``, ``routing``, ``model_event`` or ``chunk``; it also
-    reads records written before the :data:`ADDED_FIELDS` of ``kind``."""
-    schema = CHUNK_SCHEMA if kind == "chunk" else load_schema(kind)
+    """The codec of ``model_metadata``, ``routing``, ``model_event``, ``chunk`` or
+    ``signature``; it also reads records written before the :data:`ADDED_FIELDS` of ``kind``."""
+    inline = {"chunk": CHUNK_SCHEMA, "signature": SIGNATURE_SCHEMA}
+    schema = inline[kind] if kind in inline else load_schema(kind)
     earlier = earlier_schemas(schema, ADDED_FIELDS.get(kind, ()))
     return Codec(schema, max_bytes=TOPIC_MAX_BYTES, writer_schemas=earlier)
 
@@ -104,6 +126,11 @@ class ChunkKey(NamedTuple):
     chunk: int
 
 
+class SignatureKey(NamedTuple):
+    model: str
+    version: int
+
+
 def version_key(model: str, version: int) -> str:
     return f"{model}/{version}"
 
@@ -112,12 +139,18 @@ def chunk_key(model: str, version: int, index: int) -> str:
     return f"{model}/{version}/chunk/{index}"
 
 
-def parse_key(key: str) -> VersionKey | ChunkKey | None:
+def signature_key(model: str, version: int) -> str:
+    return f"{model}/{version}/signature"
+
+
+def parse_key(key: str) -> VersionKey | ChunkKey | SignatureKey | None:
     """The key's parts, or None for a key the registry did not write."""
     parts = key.split("/")
     try:
         if len(parts) == 2:
             return VersionKey(parts[0], int(parts[1]))
+        if len(parts) == 3 and parts[2] == "signature":
+            return SignatureKey(parts[0], int(parts[1]))
         if len(parts) == 4 and parts[2] == "chunk":
             return ChunkKey(parts[0], int(parts[1]), int(parts[3]))
     except ValueError:

@@ -2,12 +2,17 @@
 
 Every command reads :class:`~services.settings.Settings` once. A failure prints one line
 saying what went wrong and what to do next, and exits 1.
+
+``register`` signs the version with the settings' signing key (``MODELSTREAM_SIGNING_KEY``,
+else ``<data dir>/keys/registry.key``, created on first use); :func:`trust_from` and
+:func:`signer_from` turn settings into what the library takes, for every process edge.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,16 +25,25 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from services.clikit import settings_or_exit
+from services.clikit import human_size, settings_or_exit
 from services.localstack import LocalStackError
 from services.registry._artifact import format_for
 from services.registry._errors import InvalidSchemaError, RegistryError
 from services.registry._model import ModelVersion, Routing
 from services.registry._registry import Registry
+from services.registry._signing import (
+    KEY_FILE,
+    Signature,
+    Signer,
+    Trust,
+    load_public_keys,
+    local_signer,
+)
 from services.runtime import kafka_config, topics
+from services.settings import Settings
 from streams.kafka import KafkaSetupError, ensure_topics, make_admin
 
-__all__ = ["models_app"]
+__all__ = ["models_app", "signer_from", "trust_from"]
 
 models_app = typer.Typer(
     no_args_is_help=True,
@@ -38,6 +52,7 @@ models_app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
+log = logging.getLogger("modelstream.registry")
 
 Actor = Annotated[str, typer.Option(help="Who makes the change (default: your user name)")]
 Reason = Annotated[str, typer.Option(help="Why, for the audit trail")]
@@ -67,18 +82,47 @@ Version = Annotated[
 ]
 
 
+def signer_from(settings: Settings) -> Signer:
+    """The writer's signing key: ``MODELSTREAM_SIGNING_KEY`` (must exist), else the data
+    dir's, created on first use so a local registry works with no setup."""
+    if settings.signing_key is not None:
+        return local_signer(settings.signing_key, create=False)
+    return local_signer(settings.keys_dir / KEY_FILE, create=True)
+
+
+def trust_from(settings: Settings) -> Trust:
+    """The versions a serving process may load: signed by a key in
+    ``MODELSTREAM_TRUSTED_KEYS`` (default: the data dir's keys, which may not exist yet),
+    or anything with ``MODELSTREAM_ALLOW_UNSIGNED=true``."""
+    defaulted = not settings.trusted_keys.strip()
+    keys = load_public_keys(settings.trusted_key_paths, missing_ok=defaulted)
+    trust = Trust.of(*keys, allow_unsigned=settings.allow_unsigned,
+                     sources=settings.trusted_key_paths)  # fmt: skip
+    where = ", ".join(str(path) for path in settings.trusted_key_paths)
+    log.info("loading model versions signed by keys %s (from %s)%s",
+             ", ".join(sorted(trust.keys)) or "none yet", where,
+             "; unsigned versions too (MODELSTREAM_ALLOW_UNSIGNED)" if trust.allow_unsigned
+             else "")  # fmt: skip
+    return trust
+
+
 @contextmanager
-def _registry(actor: str = "", *, create_topics: str | None = None) -> Iterator[Registry]:
+def _registry(
+    actor: str = "", *, create_topics: str | None = None, sign: bool = False
+) -> Iterator[Registry]:
     """A registry for this deployment; known failures become one line and exit 1.
-    ``create_topics``: a model name whose topic set is created (with the global topics)."""
+    ``create_topics``: a model name whose topic set is created (with the global topics);
+    ``sign``: versions it registers are signed (:func:`signer_from`)."""
     settings = settings_or_exit()
     try:
+        signer = signer_from(settings) if sign else None
         kafka, names = kafka_config(settings, client_id="modelstream-models"), topics(settings)
         if create_topics is not None:
             partitions = settings.topic_partitions
             specs = names.global_specs(partitions) + names.model_specs(create_topics, partitions)
             ensure_topics(make_admin(kafka), specs)
-        with Registry(kafka, names, actor=actor or getpass.getuser(), timeout=20) as registry:
+        actor = actor or getpass.getuser()
+        with Registry(kafka, names, actor=actor, timeout=20, signer=signer) as registry:
             yield registry
     except (RegistryError, LocalStackError, KafkaSetupError, OSError, ValueError) as exc:
         err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
@@ -118,7 +162,7 @@ def register(
 ) -> None:
     """Register an artifact file as the next version of NAME (loads it once to check it:
     register only files you trust)."""
-    with _registry(actor, create_topics=name) as registry:
+    with _registry(actor, create_topics=name, sign=True) as registry:
         version = registry.register_artifact_bytes(
             name, artifact.read_bytes(), _read_schema(input_schema), task=task,
             fmt=fmt or format_for(artifact.suffix),
@@ -129,11 +173,12 @@ def register(
         )  # fmt: skip
         routing = registry.routing(name)
     role_now = routing.role_of(version.version) if routing else None
+    signer_id = registry.signer.key_id if registry.signer else "-"
     positive = "" if version.positive_label is None else f"; positive {version.positive_label!r}"
     console.print(
         f"registered {name} v{version.version} ({role_now or 'no role'}; "
-        f"{_size(version.artifact_size)} in {version.chunk_count} chunks, "
-        f"sha256 {version.artifact_sha256[:12]}{positive})",
+        f"{human_size(version.artifact_size)} in {version.chunk_count} chunks, "
+        f"sha256 {version.artifact_sha256[:12]}, signed by key {signer_id}{positive})",
         soft_wrap=True,
         markup=False,
     )
@@ -187,25 +232,31 @@ def show(name: Name) -> None:
     """The routing and versions of one model."""
     with _registry() as registry:
         versions, routing = registry.versions(name), registry.routing(name)
+        signatures = {mv.version: registry.view.signature(name, mv.version) for mv in versions}
     if routing is not None:
         _print_routing(routing)
         history = ", ".join(f"v{v}" for v in routing.previous_champions) or "none"
         _, _, _, updated, by = _routing_cells(routing)
         console.print(f"previous champions: {history}", soft_wrap=True)
         console.print(f"routing updated {updated} by {by}: {routing.reason or '-'}", soft_wrap=True)
-    console.print(_versions_table(versions, routing))
+    console.print(_versions_table(versions, routing, signatures))
     console.print(_lineage_table(versions))
 
 
-def _versions_table(versions: list[ModelVersion], routing: Routing | None) -> Table:
-    table = _table("version", "role", "task", "positive", "created", "author", "size", "sha256")
+def _versions_table(
+    versions: list[ModelVersion], routing: Routing | None, signatures: dict[int, Signature | None]
+) -> Table:
+    table = _table(
+        "version", "role", "task", "positive", "created", "author", "size", "sha256", "signed by"
+    )
     for mv in versions:
         role = routing.role_of(mv.version) if routing else None
         created = mv.created_at.strftime("%Y-%m-%d %H:%M")
-        size, digest = _size(mv.artifact_size), mv.artifact_sha256[:12]
+        size, digest = human_size(mv.artifact_size), mv.artifact_sha256[:12]
+        signature = signatures.get(mv.version)
         table.add_row(
             f"v{mv.version}", role or "-", mv.task, Text(mv.positive_label or "-"), created,
-            mv.author, size, digest,
+            mv.author, size, digest, signature.key_id if signature else "unsigned",
         )  # fmt: skip
     return table
 
@@ -220,16 +271,6 @@ def _lineage_table(versions: list[ModelVersion]) -> Table:
 
 def _table(*columns: str) -> Table:
     return Table(*columns, box=box.SIMPLE_HEAD, padding=(0, 0))
-
-
-def _size(count: int) -> str:
-    """
-    >>> _size(512), _size(3 * 2**20)
-    ('512 B', '3.0 MiB')
-    """
-    if count < 1024:
-        return f"{count} B"
-    return f"{count / 1024:.1f} KiB" if count < 2**20 else f"{count / 2**20:.1f} MiB"
 
 
 @models_app.command("promote")
@@ -288,6 +329,64 @@ def _print_routing(routing: Routing) -> None:
         f"{routing.model}: champion {champion}, challenger {challenger}, backup {backup}",
         soft_wrap=True,
     )
+
+
+keys_app = typer.Typer(
+    no_args_is_help=True,
+    help="Signing keys: writers sign each version, scorers and gateways check it.",
+)
+models_app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("init")
+def keys_init(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Private key file (default: MODELSTREAM_SIGNING_KEY, else "
+                     "<data dir>/keys/registry.key); the public key goes beside it as .pub"),
+    ] = None,
+) -> None:  # fmt: skip
+    """Create an Ed25519 signing key for registry writers (never overwrites one)."""
+    settings = settings_or_exit()
+    path = out or settings.signing_key or settings.keys_dir / KEY_FILE
+    if path.exists():
+        err.print(f"[bold red]error:[/] {path} already exists; `modelstream models keys show` "
+                  "prints its public key", soft_wrap=True)  # fmt: skip
+        raise typer.Exit(1)
+    signer = Signer.generate()
+    try:
+        public = signer.save(path)
+    except OSError as exc:
+        err.print(f"[bold red]error:[/] cannot write {path}: {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    console.print(f"signing key {path} (key id {signer.key_id}); public key {public}. "
+                  "Give the .pub file to every scorer and gateway: "
+                  f"MODELSTREAM_TRUSTED_KEYS={public}", soft_wrap=True, markup=False)  # fmt: skip
+    print(signer.public_pem().decode(), end="")
+
+
+@keys_app.command("show")
+def keys_show() -> None:
+    """The public key versions registered from here are signed with, and the keys this
+    machine's scorers and gateways trust."""
+    settings = settings_or_exit()
+    path = settings.signing_key or settings.keys_dir / KEY_FILE
+    try:
+        trust = trust_from(settings)
+        signer = Signer.load(path) if path.exists() else None
+    except RegistryError as exc:
+        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    trusted = ", ".join(sorted(trust.keys)) or "none"
+    unsigned = "; unsigned versions allowed" if trust.allow_unsigned else ""
+    console.print(f"trusted keys: {trusted}{unsigned}", soft_wrap=True, markup=False)
+    if signer is None:
+        console.print(f"no signing key at {path} yet: the first `modelstream models register` "
+                      "creates it (or run `modelstream models keys init`)", soft_wrap=True,
+                      markup=False)  # fmt: skip
+        return
+    console.print(f"signing key {path}: key id {signer.key_id}", soft_wrap=True, markup=False)
+    print(signer.public_pem().decode(), end="")
 
 
 if __name__ == "__main__":

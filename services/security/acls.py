@@ -24,7 +24,7 @@ from services.deployment import global_needs
 from services.security._errors import RoleError
 from streams.kafka import Topics, validate_model_name
 
-__all__ = ["ROLES", "AclSpec", "Role", "acls_for", "table_rows"]
+__all__ = ["ROLES", "AclSpec", "Role", "acls_for", "permits", "table_rows"]
 
 ResourceKind = Literal["TOPIC", "GROUP", "TRANSACTIONAL_ID", "CLUSTER"]
 PatternKind = Literal["LITERAL", "PREFIXED"]
@@ -79,8 +79,16 @@ class _Rules:
     def topic(self, name: str, *ops: str, why: str, pattern: PatternKind = LITERAL) -> None:
         self.add("TOPIC", name, ops, why, pattern)
 
+    def deny(self, name: str, *ops: str, why: str, pattern: PatternKind = LITERAL) -> None:
+        """An explicit DENY: Kafka lets it win over every ALLOW, present or future."""
+        for op in ops:
+            self.specs.append(AclSpec(self.principal, op, "TOPIC", name, pattern, why, "DENY"))
+
     def sees(self, topic: str) -> bool:
-        return any(s.operation in IMPLY_DESCRIBE and s.covers("TOPIC", topic) for s in self.specs)
+        return any(
+            s.permission == "ALLOW" and s.operation in IMPLY_DESCRIBE and s.covers("TOPIC", topic)
+            for s in self.specs
+        )
 
     def ensures(self, topics: Iterable[str], why: str, pattern: PatternKind = LITERAL) -> None:
         """``ensure_topics``: lists topics (DESCRIBE, unless implied) then creates the
@@ -92,7 +100,7 @@ class _Rules:
                 self.topic(name, "CREATE", why=f"{why}: creates it when missing", pattern=pattern)
 
     def may(self, operation: str, topic: str) -> bool:
-        return any(s.operation == operation and s.covers("TOPIC", topic) for s in self.specs)
+        return permits(self.specs, operation, "TOPIC", topic)
 
 
 @dataclass(frozen=True)
@@ -169,6 +177,20 @@ def _scorer(rules: _Rules, ask: _Ask) -> None:
         "CREATE",
         pattern=PREFIXED,
         why="creates a model's topic set when its first request arrives",
+    )
+    rules.topic(
+        everything,
+        "DESCRIBE_CONFIGS",
+        pattern=PREFIXED,
+        why="reads each output topic's max.message.bytes: an output too large for it goes "
+        "to the DLQ instead of aborting the batch",
+    )
+    rules.deny(
+        f"{ask.prefix}._",
+        "WRITE",
+        pattern=PREFIXED,
+        why="internal topics (registry, routing, clients, monitor state, re-drives) belong "
+        "to their owners: the prefixed WRITE above must not reach them",
     )
     rules.ensures(_needs("scorer", ask), "ensures the registry topics at start")
     rules.add(
@@ -332,6 +354,21 @@ def _clients_admin(rules: _Rules, ask: _Ask) -> None:
     rules.add("GROUP", f"{name}-store", ["DESCRIBE"], why)
 
 
+def _dlq(rules: _Rules, ask: _Ask) -> None:
+    for model in ask.models or ():
+        rules.topic(ask.topics.dlq(model), "READ", why="lists and shows DLQ entries")
+        rules.topic(ask.topics.requests(model), "WRITE",
+                    why="re-drives entries to the model's requests topic")  # fmt: skip
+    redrives = f"{ask.prefix}._redrives"
+    rules.topic(redrives, "READ", "WRITE",
+                why="records each re-drive (key: the DLQ position), reads them back")  # fmt: skip
+    rules.ensures([redrives], "ensures the re-drive records topic")
+    why = "one transactional id fences concurrent re-drives: sent and recorded at once"
+    rules.add("TRANSACTIONAL_ID", f"{ask.prefix}._redrive", ["WRITE", "DESCRIBE"], why)
+    why = "the assign-only DLQ reader looks its group coordinator up"
+    rules.add("GROUP", f"{ask.prefix}._dlq-reader", ["DESCRIBE"], why)
+
+
 def clients_topic(prefix: str) -> str:
     """The gateway's compacted client registry topic."""
     return f"{prefix}._clients"
@@ -356,6 +393,7 @@ ROLES: dict[str, Role] = {
     "gateway": Role(_gateway, "modelstream run gateway", "required", True),
     "producer": Role(_producer, "an app: requests of some models, their replies", "required", True),
     "clients-admin": Role(_clients_admin, "modelstream clients", "none", False),
+    "dlq": Role(_dlq, "modelstream dlq (list, show, redrive): an operator", "required", False),
 }
 
 
@@ -414,6 +452,21 @@ def _instance(role: str, found: Role, instance: str | None) -> str | None:
     return instance
 
 
+def permits(specs: Iterable[AclSpec], operation: str, resource: ResourceKind, name: str) -> bool:
+    """Whether ``specs`` let their principal do ``operation`` on ``name``, as the broker
+    decides: a matching DENY wins over any ALLOW; READ/WRITE/DELETE/ALTER imply DESCRIBE.
+
+    >>> specs = acls_for("scorer", "ms", "User:s")
+    >>> [permits(specs, "WRITE", "TOPIC", name) for name in ("ms.a.replies", "ms._models")]
+    [True, False]
+    """
+    ops = IMPLY_DESCRIBE if operation == "DESCRIBE" else frozenset({operation})
+    matching = [s for s in specs if s.covers(resource, name)]
+    if any(s.permission == "DENY" and s.operation == operation for s in matching):
+        return False
+    return any(s.permission == "ALLOW" and s.operation in ops for s in matching)
+
+
 def table_rows(specs: Iterable[AclSpec]) -> list[tuple[str, str, str, str, str]]:
     """``(resource, pattern, name, operation, why)`` rows, for tables and docs.
 
@@ -421,4 +474,9 @@ def table_rows(specs: Iterable[AclSpec]) -> list[tuple[str, str, str, str, str]]
     ('TOPIC', 'LITERAL', 'ms.a.predictions', 'READ', 'lands predictions, feedback and DLQ \
 entries (pattern subscription unless --model)')
     """
-    return [(s.resource, s.pattern, s.name, s.operation, s.why) for s in specs]
+    return [(s.resource, s.pattern, s.name, _operation(s), s.why) for s in specs]
+
+
+def _operation(spec: AclSpec) -> str:
+    """``WRITE``, or ``DENY WRITE`` for a deny rule."""
+    return spec.operation if spec.permission == "ALLOW" else f"DENY {spec.operation}"

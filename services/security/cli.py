@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -30,6 +31,7 @@ from services.security.admin import (
     list_acls,
     list_users,
 )
+from services.security.compose import ROLE_USERS
 from services.security.local import user_exports
 from services.settings import Settings
 from streams.kafka import KafkaSetupError, make_admin
@@ -125,6 +127,37 @@ def users_add(
     if password is None:
         print(f"password={secret}")
         print(user_exports(name, secret))
+
+
+@users_app.command("setup")
+def users_setup(
+    secrets: Annotated[
+        Path, typer.Option(help="Directory of kafka_<role> password files (compose-secrets)")
+    ],
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="The gateway's models (repeat); the gateway role needs them"),
+    ] = None,
+) -> None:
+    """One user per role, named after it, with the password in SECRETS/kafka_<role> and the
+    role's ACLs (any instance; every model, the gateway's --model ones); idempotent."""
+    settings = _settings()
+    found = [role for role in ROLE_USERS if (secrets / f"kafka_{role}").exists()]
+    if not found:
+        err.print(f"no kafka_<role> files in {secrets}: run `modelstream compose-secrets` first")
+        raise typer.Exit(1)
+    with _admin(settings) as admin:
+        for role in found:
+            models = model if ROLES[role].models == "required" else None
+            if ROLES[role].models == "required" and not models:
+                err.print(f"skipping {role}: its role needs --model")
+                continue
+            secret = (secrets / f"kafka_{role}").read_text().strip()
+            check_user(role, secret)
+            for mechanism in MECHANISMS:
+                add_user(admin, role, secret, mechanism)
+            specs = acls_for(role, settings.topic_prefix, f"User:{role}", models)
+            console.print(f"user {role}: {grant(admin, specs)} ACLs granted")
 
 
 @users_app.command("list")

@@ -14,8 +14,9 @@ static JAAS user lets the broker authenticate before it has read any metadata. A
 controller listener would need ``User:ANONYMOUS`` as a super user (broker registration
 needs CLUSTER_ACTION), making every local process that reaches the port a super user.
 
-The admin's password is generated once per state dir, kept in ``credentials.json`` (mode
-0600) and in ``server.properties`` (0600), and never logged. Its SCRAM credentials are
+The admin's password is generated once per state dir, kept in ``credentials.json``,
+``admin.password`` (for ``MODELSTREAM_KAFKA_PASSWORD_FILE``) and ``server.properties``
+(all 0600), printed once by the start that creates it, and never logged. Its SCRAM credentials are
 added through the admin client once the broker listens, rather than by
 ``StorageTool format --add-scram``: that would put the password on a command line that
 every local user can read, and it only applies to a fresh format, while this way also
@@ -25,7 +26,6 @@ secures a data dir first formatted without security.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import time
 from dataclasses import dataclass, field
@@ -35,12 +35,14 @@ from typing import Final
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from services.private import private_dir, write_private
 from services.security._errors import KafkaSecurityError, SecurityModeError
 from services.security.admin import MECHANISMS, add_user, generate_password
 from streams.kafka import client_logging
 
 __all__ = [
     "CREDENTIALS_FILE",
+    "PASSWORD_FILE",
     "AdminCredentials",
     "check_running_mode",
     "create_credentials",
@@ -53,6 +55,8 @@ __all__ = [
 ]
 
 CREDENTIALS_FILE: Final = "credentials.json"
+# the password alone, for MODELSTREAM_KAFKA_PASSWORD_FILE (a file name, not a secret)
+PASSWORD_FILE: Final = "admin.password"  # noqa: S105
 PLAIN: Final = "org.apache.kafka.common.security.plain.PlainLoginModule"
 SCRAM: Final = "org.apache.kafka.common.security.scram.ScramLoginModule"
 
@@ -68,6 +72,19 @@ class AdminCredentials:
         """The shell line that points modelstream at the secure local broker as this user."""
         return user_exports(self.username, self.password, mechanism)
 
+    def file_exports(self, password_file: Path, mechanism: str = "SCRAM-SHA-256") -> str:
+        """The same line with the password left in ``password_file`` (never printed again).
+
+        >>> AdminCredentials("admin", "s3cret").file_exports(Path("/d/admin.password"))
+        'export MODELSTREAM_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT \
+MODELSTREAM_KAFKA_SASL_MECHANISM=SCRAM-SHA-256 MODELSTREAM_KAFKA_USERNAME=admin \
+MODELSTREAM_KAFKA_PASSWORD_FILE=/d/admin.password'
+        """
+        values = _login(self.username, mechanism) | {
+            "MODELSTREAM_KAFKA_PASSWORD_FILE": str(password_file)
+        }
+        return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in values.items())
+
 
 def user_exports(username: str, password: str, mechanism: str = "SCRAM-SHA-256") -> str:
     """``export MODELSTREAM_KAFKA_...=...`` for one SASL user (values are shell-safe).
@@ -76,21 +93,16 @@ def user_exports(username: str, password: str, mechanism: str = "SCRAM-SHA-256")
     ['export', 'SECURITY_PROTOCOL=SASL_PLAINTEXT', 'SASL_MECHANISM=SCRAM-SHA-256', \
 'USERNAME=app', "PASSWORD='pw 1'"]
     """
-    values = {
-        "MODELSTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-        "MODELSTREAM_KAFKA_SASL_MECHANISM": mechanism,
-        "MODELSTREAM_KAFKA_USERNAME": username,
-        "MODELSTREAM_KAFKA_PASSWORD": password,
-    }
+    values = _login(username, mechanism) | {"MODELSTREAM_KAFKA_PASSWORD": password}
     return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in values.items())
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path``, readable by the owner only (also when it existed)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        os.fchmod(out.fileno(), 0o600)
-        out.write(text)
+def _login(username: str, mechanism: str) -> dict[str, str]:
+    return {
+        "MODELSTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "MODELSTREAM_KAFKA_SASL_MECHANISM": mechanism,
+        "MODELSTREAM_KAFKA_USERNAME": username,
+    }
 
 
 def load_credentials(state_dir: Path) -> AdminCredentials | None:
@@ -98,7 +110,10 @@ def load_credentials(state_dir: Path) -> AdminCredentials | None:
     path = state_dir / CREDENTIALS_FILE
     try:
         data = json.loads(path.read_text())
-        return AdminCredentials(str(data["username"]), str(data["password"]))
+        creds = AdminCredentials(str(data["username"]), str(data["password"]))
+        if not (state_dir / PASSWORD_FILE).exists():  # a state dir from before the file
+            write_private(state_dir / PASSWORD_FILE, creds.password)
+        return creds
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -110,10 +125,11 @@ def load_credentials(state_dir: Path) -> AdminCredentials | None:
 
 def create_credentials(state_dir: Path, username: str = "admin") -> AdminCredentials:
     """Generate the admin's password and keep it in ``state_dir`` (mode 0600)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
     creds = AdminCredentials(username, generate_password())
     payload = {"username": creds.username, "password": creds.password}
     write_private(state_dir / CREDENTIALS_FILE, json.dumps(payload))
+    write_private(state_dir / PASSWORD_FILE, creds.password)
     return creds
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.contracts import decode_value
+from schemas.timestamps import MAX_MILLIS, MIN_MILLIS
 
 __all__ = ["Landing", "Position", "Row", "UnlandableError", "from_millis"]
 
@@ -68,11 +69,6 @@ class Landing:
             return self.to_rows(record, pos)
         assert self.to_row is not None
         return [self.to_row(record, pos)]
-
-
-# what ClickHouse's DateTime64(3) holds: 1900-01-01 to 2299-12-31 (a row outside it would
-# fail the whole batch's insert, again at every retry)
-MIN_MILLIS, MAX_MILLIS = -2_208_988_800_000, 10_413_791_999_999
 
 
 def from_millis(millis: int | None) -> datetime:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from services.sink.sink import Sink, SinkConfig
 from services.sink.sqlserver import SqlServer
-from services.warehouse import Warehouse
+from services.warehouse import SqlLimits, Warehouse
 from streams.kafka import KafkaConfig
 
 __all__ = ["run_sink"]
@@ -47,11 +47,16 @@ def run_sink(
     warehouse: Warehouse,
     state_file: Path | None,
     chaos: Callable[[str], None] | None = None,
+    sql_limits: SqlLimits | None = None,
 ) -> None:
-    """Land events until SIGTERM/SIGINT; the last batches are flushed before exit."""
+    """Land events until SIGTERM/SIGINT; the last batches are flushed before exit.
+
+    With an embedded warehouse and a ``state_file``, also serve read-only SQL (bounded by
+    ``sql_limits``) on a session of its own: see :mod:`services.sink.sqlserver`.
+    """
     server = None
-    if state_file is not None and warehouse.dsn.scheme == "chdb":
-        server = SqlServer(warehouse, state_file)
+    if state_file is not None and warehouse.dsn.embedded:
+        server = SqlServer.open(warehouse.dsn, state_file, sql_limits)
         server.start()
         log.info("read-only SQL for `modelstream sql` on 127.0.0.1:%d", server.port)
     sink = Sink(kafka, config, warehouse, chaos)

@@ -2,16 +2,23 @@
 
 A chDB directory opens in one process at a time; while the sink runs it is that process,
 so ``modelstream sql`` asks the sink. The endpoint listens on 127.0.0.1 only, accepts
-``POST /sql`` with the query as the body, refuses anything but read statements, and
-answers JSON ``{"columns": [...], "rows": [[...]]}``. Its address is written to
-``<data dir>/sink.json`` while it runs.
+``POST /sql`` with the query as the body and ``Authorization: Bearer <token>``, runs it
+through :class:`~services.warehouse.ReadOnlySql` (``readonly=1`` on a session of its own,
+time and memory bounded) and answers JSON ``{"columns": [...], "rows": [[...]]}``.
+
+While it runs, ``<data dir>/sink.json`` (mode 0600, in a 0700 directory) holds its URL and
+a random token made at start: whoever can read that file may query, nobody else on the
+machine. A missing or wrong token gets 401.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
-import re
+import os
+import secrets
 import threading
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,99 +26,80 @@ from typing import Any
 
 import orjson
 
-from services.warehouse import QueryError, QueryResult, Warehouse, WarehouseError
+from services.warehouse import Dsn, ReadOnlySql, SqlLimits, WarehouseError, private_dir
 
-READONLY_CODE = 164  # ClickHouse: Cannot execute query in readonly mode
+__all__ = ["SqlRejectedError", "SqlServer", "remote_query", "write_private"]
 
-__all__ = ["SqlRejectedError", "SqlServer", "refusal", "remote_query", "run_read_only"]
-
-WRITES = re.compile(
-    r"^\s*(INSERT|CREATE|ALTER|DROP|UNDROP|TRUNCATE|DELETE|UPDATE|RENAME|EXCHANGE|OPTIMIZE|"
-    r"SYSTEM|KILL|GRANT|REVOKE|SET|USE|ATTACH|DETACH|BACKUP|RESTORE|MOVE)\b",
-    re.IGNORECASE,
-)
-READ_ONLY = (
-    "only read statements (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS) are run: "
-    "the warehouse is changed by the sink and `modelstream db migrate` alone"
+UNAUTHORIZED = (
+    "this endpoint answers `modelstream sql` with the token in <data dir>/sink.json; "
+    "run the command as the user who started the sink"
 )
 
 
 class SqlRejectedError(ValueError):
-    """The sink refused the query (not a read statement) or ClickHouse rejected it."""
-
-
-def refusal(sql: str) -> str | None:
-    """Why ``sql`` is not run at all, or None: it goes to ClickHouse, which runs it
-    read-only (``readonly=2``), so a typo gets ClickHouse's own syntax error.
-
-    >>> refusal("select 1") is None, refusal("SELEC 1") is None
-    (True, True)
-    >>> refusal("DROP TABLE predictions") == READ_ONLY
-    True
-    >>> refusal("SELECT 1; DROP TABLE x")
-    'one statement at a time, please (found a ; inside it)'
-    """
-    body = sql.strip().rstrip(";")
-    if ";" in body:
-        return "one statement at a time, please (found a ; inside it)"
-    return READ_ONLY if WRITES.match(body) else None
-
-
-def run_read_only(warehouse: Warehouse, sql: str) -> QueryResult:
-    """``sql`` on ``warehouse`` with writes refused by the engine itself."""
-    try:
-        return warehouse.query(sql, read_only=True)
-    except QueryError as exc:
-        if exc.code == READONLY_CODE:
-            raise SqlRejectedError(READ_ONLY) from exc
-        raise SqlRejectedError(tidy(str(exc))) from exc
-
-
-def tidy(message: str) -> str:
-    r"""ClickHouse's error without what the client appended to the query, and its list of
-    expected tokens cut short.
-
-    >>> noise = "\n SETTINGS readonly = '2'\n FORMAT Native"
-    >>> tidy("Syntax error at 7 (1): 1" + noise + ". Expected one of: a, b, " + "x, " * 80)
-    'Syntax error at 7 (1): 1. Expected one of: a, b, x, x, x, ...'
-    """
-    text = re.sub(r"\s*SETTINGS readonly = '2'(\s*FORMAT \w+)?", "", message)
-    head, found, expected = text.partition("Expected one of: ")
-    if found and len(expected) > 40:
-        expected = expected[:24].rsplit(",", 1)[0] + ", ..."
-    return head + found + expected
+    """The sink refused the query (not a read, bad token) or ClickHouse rejected it."""
 
 
 class SqlServer:
-    """Serves ``warehouse`` read-only on 127.0.0.1:<port> in a daemon thread."""
+    """Serves ``warehouse`` read-only on 127.0.0.1:<port> in a daemon thread.
 
-    def __init__(self, warehouse: Warehouse, state_file: Path, port: int = 0) -> None:
-        self.warehouse = warehouse
+    The queries run on a session of their own (:class:`ReadOnlySql` on the same DSN), never
+    on the handle the sink writes with.
+    """
+
+    def __init__(
+        self, sql: ReadOnlySql, state_file: Path, port: int = 0, token: str | None = None
+    ) -> None:
+        self.sql = sql
         self.state_file = state_file
-        handler = _handler(warehouse)
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.token = token or secrets.token_urlsafe(32)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(sql, self.token))
         self.port = self._server.server_address[1]
+
+    @classmethod
+    def open(cls, dsn: str | Dsn, state_file: Path, limits: SqlLimits | None = None) -> SqlServer:
+        """A server over a new read-only session on the warehouse at ``dsn``."""
+        return cls(ReadOnlySql.open(dsn, limits), state_file)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/sql"
 
     def start(self) -> None:
         threading.Thread(target=self._server.serve_forever, daemon=True, name="sql").start()
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        self.state_file.write_text(json.dumps({"url": f"http://127.0.0.1:{self.port}/sql"}))
+        private_dir(self.state_file.parent)
+        write_private(self.state_file, json.dumps({"url": self.url, "token": self.token}))
 
     def stop(self) -> None:
         self._server.shutdown()
+        self._server.server_close()
         self.state_file.unlink(missing_ok=True)
+        self.sql.close()
 
 
-def _handler(warehouse: Warehouse) -> type[BaseHTTPRequestHandler]:
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``, readable by this user only (0600 from creation:
+    the file never exists with wider access, not even for a moment)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(temporary, path)
+
+
+def _handler(sql: ReadOnlySql, token: str) -> type[BaseHTTPRequestHandler]:
+    expected = f"Bearer {token}".encode()
+
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            sql = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-            reason = refusal(sql)
-            if reason is not None:
-                return self._send(400, {"error": reason})
+            given = self.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return self._send(401, {"error": UNAUTHORIZED})
+            query = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
             try:
-                result = run_read_only(warehouse, sql)
-            except (SqlRejectedError, WarehouseError) as exc:
+                result = sql.run(query)
+            except WarehouseError as exc:
                 return self._send(400, {"error": str(exc)})
             return self._send(200, {"columns": list(result.columns), "rows": result.rows})
 
@@ -132,15 +120,21 @@ def _handler(warehouse: Warehouse) -> type[BaseHTTPRequestHandler]:
 def remote_query(state_file: Path, sql: str, timeout: float = 60.0) -> dict[str, Any] | None:
     """Ask the running sink; None when no sink serves this data dir."""
     try:
-        url = json.loads(state_file.read_text())["url"]
-    except (OSError, ValueError, KeyError):
+        state = json.loads(state_file.read_text())
+        url, token = state["url"], state.get("token", "")
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    request = urllib.request.Request(url, data=sql.encode(), method="POST")  # noqa: S310 - loopback
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        url, data=sql.encode(), method="POST", headers={"Authorization": f"Bearer {token}"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             body: dict[str, Any] = orjson.loads(response.read())
     except urllib.error.HTTPError as exc:
-        body = orjson.loads(exc.read())
+        try:
+            body = orjson.loads(exc.read())
+        except orjson.JSONDecodeError:
+            body = {"error": f"the sink answered HTTP {exc.code}"}
     except OSError:
         return None
     if "error" in body:

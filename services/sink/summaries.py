@@ -31,10 +31,12 @@ from schemas.codec import (
     MalformedError,
     MissingFieldError,
     NotFiniteError,
+    OversizeError,
     UnsupportedContentTypeError,
     WrongTypeError,
 )
 from services.sink.landing import Position, Row, from_millis
+from streams.monitoring.inputs import MAX_SUMMARY_BYTES
 
 __all__ = ["KINDS", "SUMMARY_COLUMNS", "summary_row"]
 
@@ -50,6 +52,8 @@ SUMMARY_COLUMNS: Final = (
 
 def summary_row(value: bytes, pos: Position) -> Row:
     """The ``window_summaries`` row of one summary record."""
+    if len(value) > MAX_SUMMARY_BYTES:  # the merger refuses it too
+        raise OversizeError(f"expected at most {MAX_SUMMARY_BYTES} bytes, got {len(value)}")
     record = _json(value, pos.headers)
     kind = _text(record, "kind", required=True)
     if kind not in KINDS:
@@ -63,10 +67,11 @@ def summary_row(value: bytes, pos: Position) -> Row:
     )  # fmt: skip
 
 
-def _json(value: bytes, headers: Mapping[str, bytes]) -> dict[str, Any]:
-    ctype = headers.get("content-type", b"").split(b";")[0].strip()
+def _json(value: bytes, headers: Mapping[str, bytes | None]) -> dict[str, Any]:
+    ctype = (headers.get("content-type") or b"").split(b";")[0].strip()  # a null header: none
     if ctype not in (b"", b"application/json"):
-        raise UnsupportedContentTypeError(f"expected application/json, got {ctype.decode()!r}")
+        shown = ctype.decode("utf-8", "replace")
+        raise UnsupportedContentTypeError(f"expected application/json, got {shown!r}")
     try:
         record = orjson.loads(value)
     except orjson.JSONDecodeError as exc:

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from services.localstack import wait_gone
+from services.private import private_dir
 from services.stack._parts import Part
 
 __all__ = ["PartProcess", "PartStatus"]
@@ -77,8 +78,8 @@ class PartProcess:
 
     def start(self) -> None:
         """Spawn the part detached from this process (its own session, stdin closed)."""
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.log.parent)
+        private_dir(self.state_file.parent)
         self._log_offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self._process = subprocess.Popen(

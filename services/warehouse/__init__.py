@@ -25,9 +25,14 @@ In code (``wh.query`` binds ``{name:Type}`` placeholders server side)::
             "SELECT champion_version, avg(champion_latency_ms) FROM predictions "
             "WHERE model = {model:String} GROUP BY champion_version", {"model": "churn"})
 
+SQL that people type (``modelstream sql``, the sink's endpoint) runs through
+:class:`ReadOnlySql`: ``readonly=1`` on a session of its own, time and memory bounded,
+functions that read outside the warehouse (``file()``, ``url()``, ...) refused.
+
 Errors (see ``_errors`` for the drawing): everything raised is a :class:`WarehouseError`;
 :class:`WarehouseUnavailable` means "retry later", :class:`QueryError` means "this
-statement or these rows will never work", :class:`MigrationError` is about the schema files.
+statement or these rows will never work" (:class:`SqlRefused`: people's SQL that is not
+run), :class:`MigrationError` is about the schema files.
 """
 
 from services.warehouse._dsn import DEFAULT_DATABASE, Dsn, parse_dsn
@@ -40,6 +45,7 @@ from services.warehouse._errors import (
     WarehouseLocked,
     WarehouseUnavailable,
 )
+from services.warehouse._guard import READ_ONLY, ReadOnlySql, SqlLimits, SqlRefused, refusal
 from services.warehouse._migrations import (
     MIGRATIONS_DIR,
     Migration,
@@ -53,12 +59,14 @@ from services.warehouse._warehouse import (
     QueryResult,
     Warehouse,
     connect,
+    private_dir,
 )
 
 __all__ = [
     "DEFAULT_DATABASE",
     "MIGRATIONS_DIR",
     "MIGRATIONS_TABLE",
+    "READ_ONLY",
     "AppliedMigration",
     "ChecksumMismatch",
     "Dsn",
@@ -67,6 +75,9 @@ __all__ = [
     "MigrationError",
     "QueryError",
     "QueryResult",
+    "ReadOnlySql",
+    "SqlLimits",
+    "SqlRefused",
     "Warehouse",
     "WarehouseError",
     "WarehouseLocked",
@@ -74,6 +85,8 @@ __all__ = [
     "connect",
     "load_migrations",
     "parse_dsn",
+    "private_dir",
+    "refusal",
     "render",
     "split_statements",
 ]

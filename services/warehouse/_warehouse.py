@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from services.private import private_dir as _private_dir
 from services.warehouse._chdb import lock_holder
 from services.warehouse._dsn import Dsn, identifier, parse_dsn
 from services.warehouse._errors import (
@@ -30,7 +30,14 @@ from services.warehouse._migrations import Migration, load_migrations
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MIGRATIONS_TABLE", "AppliedMigration", "QueryResult", "Warehouse", "connect"]
+__all__ = [
+    "MIGRATIONS_TABLE",
+    "AppliedMigration",
+    "QueryResult",
+    "Warehouse",
+    "connect",
+    "private_dir",
+]
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +90,7 @@ def connect(dsn: str | Dsn, *, database: str | None = None) -> Warehouse:
     if database is not None:
         target = replace(target, database=identifier(database, target.redacted()))
     if target.embedded and target.path is not None:
-        try:
-            os.makedirs(target.path, exist_ok=True)
-        except OSError as exc:
-            raise WarehouseError(f"creating the chDB directory {target.path}: {exc}") from exc
+        private_dir(target.path)
     try:
         client = _open_client(target, target.database)
     except ClickHouseError as exc:
@@ -94,6 +98,15 @@ def connect(dsn: str | Dsn, *, database: str | None = None) -> Warehouse:
             raise _open_error(exc, target) from exc
         client = _create_database(target)
     return Warehouse(client, target)
+
+
+def private_dir(path: str | Path) -> None:
+    """:func:`services.private.private_dir`, its failure a :class:`WarehouseError`: the
+    directory holds every prediction, and chDB's own files."""
+    try:
+        _private_dir(path)
+    except OSError as exc:
+        raise WarehouseError(f"creating the private directory {path}: {exc}") from exc
 
 
 def _open_error(exc: ClickHouseError, dsn: Dsn) -> WarehouseError:
@@ -181,19 +194,25 @@ class Warehouse:
         *,
         column_formats: Mapping[str, str] | None = None,
         read_only: bool = False,
+        settings: Mapping[str, Any] | None = None,
     ) -> QueryResult:
         """Run a SELECT; bind values with ``{name:Type}`` placeholders and ``params``.
 
         ``column_formats={"payload": "bytes"}`` reads a String column as raw bytes.
-        ``read_only``: the engine refuses anything that writes (``readonly=2``: settings
-        may still change), for SQL that comes from users.
+        ``read_only``: the engine refuses anything that writes (``readonly=2``), for
+        SELECTs this code wrote. SQL that comes from people goes through
+        :class:`~services.warehouse.ReadOnlySql` instead. ``settings``: ClickHouse
+        settings for this query alone.
         """
+        per_query = dict(settings or {})
+        if read_only:
+            per_query["readonly"] = 2
         try:
             result = self._client.query(
                 sql,
                 parameters=dict(params) if params else None,
                 column_formats=dict(column_formats) if column_formats else None,
-                settings={"readonly": 2} if read_only else None,
+                settings=per_query or None,
             )
         except ClickHouseError as exc:
             raise translate(exc, f"querying {_head(sql)}") from exc

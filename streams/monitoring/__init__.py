@@ -22,7 +22,9 @@ Shared pieces: :class:`MetricPoint` and :class:`Alert` (the ``metric.avsc`` and
 ``alert.avsc`` records, stamped with model and time by :meth:`MetricPoint.to_record`),
 :class:`WindowSpec` / :class:`Window` (tumbling count or event-time windows), and the
 errors rooted at :class:`MonitoringError`. The subpackages load on first use: River and
-SciPy take seconds to import, and a consumer of the result types needs neither.
+SciPy take seconds to import, and a consumer of the result types needs neither. The
+monitor's Kafka loop (:mod:`~streams.monitoring.stream`) keeps each watch's state as
+HMAC-signed snapshots (:mod:`~streams.monitoring.snapshots`).
 
 Examples
 --------
@@ -42,6 +44,7 @@ from streams.monitoring.errors import (
     MonitorConfigError,
     MonitoringError,
     ReferenceProfileError,
+    SnapshotRefused,
 )
 from streams.monitoring.labels import label_key
 from streams.monitoring.results import KINDS, Alert, MetricPoint, Severity, Significance
@@ -57,6 +60,7 @@ __all__ = [
     "ReferenceProfileError",
     "Severity",
     "Significance",
+    "SnapshotRefused",
     "Window",
     "WindowClock",
     "WindowSpec",

@@ -25,21 +25,30 @@ their task's partition in ``labels["partition"]``, alerts at the end of their me
 The state snapshots and the input offsets commit atomically with the outputs, so a
 monitor killed at any point restarts from snapshots that match its offsets exactly: no
 window is lost or counted twice, and a zombie instance's commit is fenced by the group
-generation (KIP-447). Snapshots are zlib-compressed pickles, split into 512 KiB chunk
-records ``<model>@<p>/<n>`` after a manifest record ``<model>@<p>`` naming the chunk
-count. (The producer compresses nothing: every reader of the monitor's outputs, the
-merger's aiokafka among them, reads them without a codec library.)
+generation (KIP-447). Snapshots are zlib-compressed pickles signed with HMAC-SHA256
+(:mod:`streams.monitoring.snapshots`; ``MonitorConfig.snapshot_key``), split into 512 KiB
+chunk records ``<model>@<p>/<n>`` after a manifest record ``<model>@<p>`` naming the chunk
+count. A snapshot whose signature does not verify is never unpickled: its task starts
+afresh, counted in ``stats["snapshots_refused"]`` and logged. (The producer compresses
+nothing: every reader of the monitor's outputs, the merger's aiokafka among them, reads
+them without a codec library.)
 
 A watch that raises on a record (a bug, an input it cannot handle) stops neither the
 process nor any other model: the record is refused as ``watch_failed`` and a critical
 alert of kind ``monitor`` says so (at most once a minute per model).
 
+A record whose ``ts`` is more than five minutes ahead of the monitor's clock is clamped
+for the label join (see :data:`~streams.monitoring.watch.FEEDBACK_SKEW_MS`) and counted in
+``stats["clamped"]`` and ``stats["clamped:<kind>"]``.
+
 A record the monitor cannot read (the codec refuses it, e.g. a feedback label that is an
-object) is skipped and counted -- ``stats["refused"]`` and ``stats["refused:<reason>"]``
-beside ``stats[<kind>]`` for the records taken in -- and summed up in one WARNING line
-per model and kind per ``refusal_log_interval`` (:mod:`streams.refusals`). It writes no
-DLQ entry: the sink refuses the same record with the same codec and keeps its bytes and
-reason in the ``dlq`` table, once.
+object; a prediction log without the fields the watch reads, or of other types,
+:func:`~streams.monitoring.inputs.check_prediction`; a ``ts`` outside 1900-2299,
+``bad_timestamp``, as the sink refuses it) is skipped and counted -- ``stats["refused"]``
+and ``stats["refused:<reason>"]`` beside ``stats[<kind>]`` for the records taken in --
+and summed up in one WARNING line per model and kind per ``refusal_log_interval``
+(:mod:`streams.refusals`). It writes no DLQ entry: the sink refuses the same record with
+the same codec and keeps its bytes and reason in the ``dlq`` table, once.
 
 Why not faust tables: faust-streaming's changelog tables restore per key, but its
 exactly-once mode rides on aiokafka transactions per partition and it processed fewer
@@ -50,14 +59,13 @@ correct numbers first.
 from __future__ import annotations
 
 import logging
-import pickle
 import re
+import secrets
 import threading
 import time
-import zlib
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -66,16 +74,22 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from schemas.codec import DecodeError
 from schemas.contracts import codec_for, decode_value
 from streams.kafka import KafkaConfig, Topics, consumer_config, producer_config
+from streams.monitoring.errors import SnapshotRefused
+from streams.monitoring.inputs import check_prediction, check_ts
 from streams.monitoring.results import Alert
+from streams.monitoring.snapshots import open_snapshot, seal
 from streams.monitoring.summaries import Summary
 from streams.refusals import RefusalLog, reason_of
 
-__all__ = ["MonitorConfig", "MonitorLoop", "Watch"]
+__all__ = ["MonitorConfig", "MonitorLoop", "OnRefused", "Watch"]
 
 log = logging.getLogger("modelstream.monitor")
 CHUNK = 512 * 1024
 JSON_HEADERS: list[tuple[str, str | bytes | None]] = [("content-type", b"application/json")]
 Output = tuple[str, bytes, bytes | None]  # topic, value, key
+#: signs snapshots when the config names no key: they restore within this process (a
+#: rebalance, an aborted transaction) but not in another, which then starts afresh
+PROCESS_KEY = secrets.token_bytes(32)
 
 
 class Emitted(Protocol):
@@ -83,9 +97,12 @@ class Emitted(Protocol):
 
 
 class Watch(Protocol):
-    """Everything the monitor computes for one model (pure; pickled as its state)."""
+    """Everything the monitor computes for one model (pure; pickled as its state).
+    ``clamped`` counts the records whose ``ts`` was clamped to the monitor's clock."""
 
-    def on_prediction(self, record: dict[str, Any]) -> list[Any]: ...
+    clamped: int
+
+    def on_prediction(self, record: dict[str, Any], now_ms: int | None = None) -> list[Any]: ...
     def on_feedback(self, record: dict[str, Any], now_ms: int | None = None) -> list[Any]: ...
     def on_dlq(self, reason: str, ts_ms: int) -> list[Any]: ...
     def tick(self, now_ms: int) -> list[Any]: ...
@@ -125,6 +142,9 @@ class MonitorConfig:
     max_interval: float = 1.0
     refusal_log_interval: float = 60.0
     name: str = "monitor"
+    #: signs and verifies the state snapshots; every instance of a deployment needs the
+    #: same (None: :data:`PROCESS_KEY`, good for one process only)
+    snapshot_key: bytes | None = field(default=None, repr=False)
 
     @property
     def group_id(self) -> str:
@@ -145,8 +165,13 @@ def _kind(prefix: str, topic: str) -> tuple[str, str] | None:
     return (parts[0], parts[1]) if len(parts) == 2 else None
 
 
+#: told of every refused record: ``(kind, model, "topic[partition]@offset", reason)``
+OnRefused = Callable[[str, str, str, str], None]
+
+
 class MonitorLoop:
-    """One monitor process."""
+    """One monitor process. ``on_refused`` (optional) is told of every record it refuses,
+    where the stats only count them per reason (an audit, a test)."""
 
     def __init__(
         self,
@@ -154,8 +179,11 @@ class MonitorLoop:
         config: MonitorConfig,
         new_watch: Callable[[str], Watch],
         spec_for: SpecFor | None = None,
+        on_refused: OnRefused | None = None,
     ) -> None:
         self.config = config
+        self._on_refused = on_refused
+        self._key = config.snapshot_key or PROCESS_KEY
         self.new_watch = new_watch
         self.spec_for = spec_for
         self._not_champion: dict[tuple[str, int], float] = {}  # asked at, monotonic
@@ -229,7 +257,14 @@ class MonitorLoop:
                 continue
             chunks = int(manifest.decode())
             blob = b"".join(records.get(f"{key}/{i}", b"") for i in range(chunks))
-            self.watches[task] = pickle.loads(zlib.decompress(blob))  # noqa: S301 - our own state
+            try:
+                self.watches[task] = open_snapshot(blob, self._key)
+            except SnapshotRefused as exc:
+                self.stats["snapshots_refused"] += 1
+                log.warning("%s: the snapshot of %s[%d] is not restored, its state starts "
+                            "afresh: %s. Every monitor instance needs the same "
+                            "MODELSTREAM_MONITOR_SNAPSHOT_KEY", self.config.state_topic,
+                            task[0], task[1], exc)  # fmt: skip
         log.info("restored %d of %d task(s) from %s", sum(t in self.watches for t in tasks),
                  len(tasks), self.config.state_topic)  # fmt: skip
 
@@ -263,7 +298,7 @@ class MonitorLoop:
             reader.close()
 
     def _snapshot(self, task: Task) -> list[tuple[str, bytes]]:
-        blob = zlib.compress(pickle.dumps(self.watches[task], protocol=5), 1)
+        blob = seal(self.watches[task], self._key)
         chunks = [blob[i : i + CHUNK] for i in range(0, len(blob), CHUNK)] or [b""]
         key = _state_key(task)
         return [(f"{key}/{i}", c) for i, c in enumerate(chunks)] + [
@@ -367,25 +402,40 @@ class MonitorLoop:
 
     def _refuse(self, kind: str, model: str, where: str, reason: str, detail: str) -> None:
         self._refusals.add(kind, model, where, reason, detail)
+        if self._on_refused is not None:
+            self._on_refused(kind, model, where, reason)
         self.stats["refused"] += 1
         self.stats[f"refused:{reason}"] += 1
 
     def _feed(self, model: str, watch: Watch, kind: str, message: Message, now: int) -> list[Any]:
+        clamped = getattr(watch, "clamped", 0)
+        out = self._feed_watch(model, watch, kind, message, now)
+        if (more := getattr(watch, "clamped", 0) - clamped) > 0:
+            self.stats["clamped"] += more
+            self.stats[f"clamped:{kind}"] += more
+        return out
+
+    def _feed_watch(
+        self, model: str, watch: Watch, kind: str, message: Message, now: int
+    ) -> list[Any]:
         value = message.value() or b""
         headers = dict(message.headers() or [])
         if kind == "dlq":
             reason = headers.get("ms-reason") or b"unknown"
             text = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else reason
             return watch.on_dlq(text, message.timestamp()[1])
-        if kind == "feedback":
-            return watch.on_feedback(decode_value(value, headers, "feedback"), now)
+        if kind == "feedback":  # checked by its codec; its time is the sink's to refuse too
+            label = decode_value(value, headers, "feedback")
+            check_ts(label["ts"])
+            return watch.on_feedback(label, now)
         # as the sink decodes: by content-type, sniffed when absent
         record = decode_value(value, headers, "prediction_log")
+        check_prediction(record)  # JSON is not checked by the codec: what the watch reads
         out: list[Any] = []
         served = record["champion"]["version"]
         if served != watch.reference_version and self.spec_for is not None:
             out += self._rebase(model, watch, served)
-        return out + watch.on_prediction(record)
+        return out + watch.on_prediction(record, now)
 
     def _rebase(self, model: str, watch: Watch, served: int) -> list[Any]:
         """Rebase ``watch`` on ``served`` if the registry says it is the champion now

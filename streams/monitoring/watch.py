@@ -47,13 +47,17 @@ __all__ = ["FEEDBACK_SKEW_MS", "ModelSpec", "ModelWatch"]
 
 Emitted = MetricPoint | Alert | Summary
 
-#: How far ahead of the monitor's clock a feedback record's own ``ts`` may be; later ones
-#: are clamped to it (counted in :attr:`ModelWatch.clamped`), so that one record from a
+#: How far ahead of the monitor's clock a record's own ``ts`` may be; later ones are
+#: clamped to it (counted in :attr:`ModelWatch.clamped`), so that one record from a
 #: producer with a wrong clock cannot move the label joiner's clock into the future and
 #: expire every prediction waiting for its label. The clock is the later of the wall
-#: clock and the latest prediction's ``ts`` (a log replayed from elsewhere keeps its own).
+#: clock and the latest prediction's ``ts`` (a log replayed from elsewhere keeps its own:
+#: the first prediction of a watch sets it). A feedback record's ``ts`` is clamped
+#: wherever it is used; a prediction's only as the joiner's and this clock's time (its
+#: windows keep the ``ts`` it was logged with).
 FEEDBACK_SKEW_MS: Final = 300_000
 _NO_OUTCOME: Final[Mapping[str, Any]] = {}
+_NO_CLOCK: Final = -(2**62)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +99,7 @@ class ModelWatch:
         self.spec = spec
         self.events = 0
         self.clamped = 0
-        self.latest_ts = -(2**62)  # the latest prediction's ts
+        self.latest_ts = _NO_CLOCK  # the latest prediction's ts (clamped)
         self._reference(spec)
         self.ops = OpsMonitor()
         task: Literal["classification", "regression"] = (
@@ -193,7 +197,9 @@ class ModelWatch:
 
     # -- inputs ---------------------------------------------------------------------
 
-    def on_prediction(self, record: Mapping[str, Any]) -> list[Emitted]:
+    def on_prediction(self, record: Mapping[str, Any], now_ms: int | None = None) -> list[Emitted]:
+        """A logged prediction; with ``now_ms``, a ``ts`` beyond the monitor's clock +
+        :data:`FEEDBACK_SKEW_MS` moves the clock (and the label joiner's) no further."""
         ts, features = int(record["ts"]), record["features"]
         if not isinstance(features, dict):
             raise TypeError(f"expected the features as an object, got {type(features).__name__}")
@@ -201,8 +207,9 @@ class ModelWatch:
         version = champion["version"]
         request_id = record["request_id"]
         self.events += 1
-        if ts > self.latest_ts:
-            self.latest_ts = ts
+        clock_ts = ts if self.latest_ts == _NO_CLOCK else self._clamp(ts, now_ms)
+        if clock_ts > self.latest_ts:
+            self.latest_ts = clock_ts
         out: list[Emitted] = []
         summaries = self.summaries
         if self._rows and summaries.closes(ts):
@@ -227,7 +234,7 @@ class ModelWatch:
         if self.fairness:
             out += self._selection(champion, challenger if answered else None, sensitive, ts)
         packed = _pack(champion, challenger if answered else None, sensitive)
-        joined = self.joiner.add_prediction(request_id, packed, ts)
+        joined = self.joiner.add_prediction(request_id, packed, clock_ts)
         if joined is not None:  # the label came first
             out += self._joined(joined.prediction, joined.label, ts)
         return out
@@ -254,15 +261,21 @@ class ModelWatch:
     def on_feedback(self, record: Mapping[str, Any], now_ms: int | None = None) -> list[Emitted]:
         """A label; its ``ts`` is clamped to the monitor's clock (``now_ms`` or the latest
         prediction's ts, the later) + :data:`FEEDBACK_SKEW_MS`."""
-        ts = int(record["ts"])
-        if now_ms is not None:
-            limit = max(now_ms, self.latest_ts) + FEEDBACK_SKEW_MS
-            if ts > limit:
-                ts = limit
-                self.clamped += 1
+        ts = self._clamp(int(record["ts"]), now_ms)
         label = _truth(self.performance.task, record.get("label"))
         joined = self.joiner.add_label(record["request_id"], label, ts)
         return [] if joined is None else self._joined(joined.prediction, joined.label, ts)
+
+    def _clamp(self, ts: int, now_ms: int | None) -> int:
+        """``ts``, or the monitor's clock + :data:`FEEDBACK_SKEW_MS` when it is later
+        (counted in :attr:`clamped`); no clamp without ``now_ms``."""
+        if now_ms is None:
+            return ts
+        limit = max(now_ms, self.latest_ts) + FEEDBACK_SKEW_MS
+        if ts <= limit:
+            return ts
+        self.clamped += 1
+        return limit
 
     def on_dlq(self, reason: str, ts_ms: int) -> list[Emitted]:
         return self._reports(self.ops.update_dlq(ts_ms))

@@ -16,6 +16,12 @@ Pure parts, free of Kafka (a gateway can serve with them too): decode a batch in
 - :func:`score`, :func:`shadow`, :class:`ServingPolicy`: the serving policy.
 - :func:`adapt`: one batch interface over scikit-learn models, compiled River linear
   pipelines (:mod:`~streams.scoring.linear`) and any other River model.
+
+The loop rides through broker trouble (:mod:`~streams.scoring.retry`) and keeps outputs
+that can never be produced out of its transactions: sizes against each topic's limit
+(:mod:`~streams.scoring.limits`), ``reply-to`` restricted to this deployment's reply
+topics (:mod:`~streams.scoring.reply_to`), and the request behind repeated aborts
+isolated to the DLQ (:mod:`~streams.scoring.isolate`).
 """
 
 from streams.scoring.adapters import Predictor, UnsupportedModelError, adapt

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import orjson
 from confluent_kafka import Consumer
 
 from schemas.codec import Codec
-from services.registry import Registry
+from services.registry import Registry, local_signer
 from services.synthetic import input_schema, labelled_rows, river_challenger, river_champion
 from streams.kafka import (
     KafkaConfig,
@@ -27,6 +28,15 @@ from streams.kafka import (
     make_admin,
     make_consumer,
     make_producer,
+)
+from streams.scoring import (
+    Deployment,
+    DeploymentTable,
+    Guard,
+    Scorer,
+    ScorerConfig,
+    ServedModel,
+    adapt,
 )
 
 MODELSTREAM = str(Path(sys.executable).with_name("modelstream"))
@@ -92,6 +102,13 @@ class Stack:
     topics: Topics
     registry: Registry
     tmp: Path
+
+    def __post_init__(self) -> None:
+        """Sign as this deployment's registry writer: its scorers and gateways (data dir
+        ``<tmp>/data``) trust the keys in ``<tmp>/data/keys``."""
+        if self.registry is not None and self.registry.signer is None:
+            key = self.tmp / "data" / "keys" / "registry.key"
+            self.registry.signer = local_signer(key, create=True)
 
     def add_model(
         self, name: str, champion: Any = None, challenger: Any = None, backup: Any = None
@@ -262,6 +279,25 @@ def take(consumer: Consumer, timeout: float) -> Iterator[Received]:
             )
 
 
+def collect_every_request(
+    consumer: Any, n: int, topics: int = 2, timeout: float = 120.0
+) -> list[Received]:
+    """Read until each of the ``topics`` topics read holds ``n`` distinct keys (request
+    ids), then 3 s more for duplicates. Counting messages would not do: at least once,
+    the duplicates a kill leaves can make up the count before the last requests are
+    answered."""
+    got: list[Received] = []
+    keys: dict[str, set[bytes | None]] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (
+        len(keys) < topics or any(len(k) < n for k in keys.values())
+    ):
+        for m in take(consumer, 0.2):
+            got.append(m)
+            keys.setdefault(m.topic, set()).add(m.key)
+    return got + collect(consumer, 0, timeout=0, quiet=3)
+
+
 def decode_reply(message: Received) -> dict[str, Any]:
     """Replies come as JSON or Avro, in the request's content type."""
     if message.headers.get("content-type") == b"application/json":
@@ -269,3 +305,71 @@ def decode_reply(message: Received) -> dict[str, Any]:
     from schemas.contracts import load_schema
 
     return Codec(load_schema("reply")).decode_avro(message.value)
+
+
+class BigLabel(FlakyChampion):
+    """Answers with a class label of ``size`` characters: a reply larger than a small
+    reply topic accepts."""
+
+    def __init__(self, inner: Any, size: int = 6_000) -> None:
+        super().__init__(inner)
+        self.label = "L" * size
+
+    def predict_proba_one(self, x: dict[str, Any]) -> dict[Any, float]:
+        return {self.label: 1.0}
+
+    def predict_one(self, x: dict[str, Any]) -> Any:
+        return self.label
+
+
+def deployment(name: str, champion: Any, challenger: Any = None) -> Deployment:
+    """What the registry follower would deploy for ``name``, built without a registry."""
+
+    def served(version: int, model: Any) -> ServedModel:
+        predictor = adapt(model, task="classification", features=FEATURES)
+        return ServedModel(version, predictor, None, Guard(f"{name}-v{version}"))
+
+    return Deployment(
+        model=name,
+        task="classification",
+        codec=Codec(SCHEMA),
+        champion=served(1, champion),
+        challenger=None if challenger is None else served(2, challenger),
+        sensitive=("group",),
+    )
+
+
+class ScorerThread:
+    """The scorer loop in a thread of the test process, serving ``deployments`` given
+    directly: its stats can be read, and a broker can be restarted under it."""
+
+    def __init__(self, kafka: KafkaConfig, topics: Topics, deployments: Iterable[Deployment],
+                 **config: Any) -> None:  # fmt: skip
+        table = DeploymentTable()
+        for dep in deployments:
+            table.put(dep)
+        self.scorer = Scorer(kafka, ScorerConfig(topics, **config), table)
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="scorer", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.scorer.run(self.stop)
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return dict(self.scorer.stats)
+
+    def __enter__(self) -> ScorerThread:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(60)
+        self.scorer.close()
+        assert self.error is None, f"the scorer stopped: {self.error!r}"

@@ -91,7 +91,7 @@ def test_batch_json_lines(gw: Running) -> None:
 
 
 def test_open_inference_protocol_v2(gw: Running) -> None:
-    token = gw.client("dave", ["predict:m"])
+    token = gw.client("dave", ["predict:m", "batch:m"])  # three rows: a batch
     features = [f"x{i}" for i in range(10)]
     columns = [{"name": f, "shape": [3], "datatype": "FP64", "data": [r[f] for r in ROWS[:3]]}
                for f in features]  # fmt: skip
@@ -119,6 +119,10 @@ def test_open_inference_protocol_v2(gw: Running) -> None:
     answer = post(gw, "/v2/models/m/infer", token, json=matrix)
     assert answer.status_code == 200, answer.text
     assert answer.json()["outputs"][0]["data"] == [single["prediction"]]
+    one_at_a_time = gw.client("dave-single", ["predict:m"])
+    rows3 = post(gw, "/v2/models/m/infer", one_at_a_time, json={"inputs": columns})
+    assert rows3.status_code == 403 and "batch:m" in rows3.json()["error"]
+    assert post(gw, "/v2/models/m/infer", one_at_a_time, json=matrix).status_code == 200
 
 
 def test_oip_metadata_and_health(gw: Running) -> None:
@@ -214,6 +218,12 @@ def test_oversized_body_is_413(gw: Running) -> None:
     assert chunked.status_code == 413
     assert chunked.json()["error"]["code"] == "payload_too_large"
     assert post(gw, "/v1/models/m/predict", token, json=ROWS[0]).status_code == 200
+    # the default 1 MiB body limit, but one record is one Kafka message (1,000,000 bytes
+    # at most): refused with 413 before anything is queued, not failed by Kafka
+    roomy = gw.client("leo-roomy", ["predict:m"])
+    huge = {**ROWS[0], "padding": "x" * 1_000_000}
+    refused = post(gw, "/v1/models/m/predict", roomy, json=huge)
+    assert refused.status_code == 413 and refused.json()["error"]["code"] == "payload_too_large"
 
 
 def test_unknown_model_is_404(gw: Running) -> None:
@@ -284,6 +294,38 @@ def test_many_concurrent_requests_share_the_bridge(gw: Running) -> None:
     single = {i: post(gw, "/v1/models/m/predict", token, json=records[i]).json()["prediction"]
               for i in (0, 150, 299)}  # fmt: skip
     assert {i: answers[i].json()["prediction"] for i in single} == single
+
+
+def test_the_same_request_id_from_two_clients_answers_each_its_own(gw: Running) -> None:
+    """Request ids are the callers' own: the gateway matches replies by its own nonce."""
+    import asyncio
+
+    tokens = [gw.client(name, ["predict:m"]) for name in ("sam", "sue")]
+    records = list(rows(20, seed=11))
+
+    async def fire() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
+            return await asyncio.gather(*(
+                client.post("/v1/models/m/predict", json=record,
+                            headers={**bearer(tokens[i % 2]), "X-Request-Id": "same"})
+                for i, record in enumerate(records)
+            ))  # fmt: skip
+
+    answers = asyncio.run(fire())
+    assert [a.status_code for a in answers] == [200] * len(records)
+    assert {a.json()["request_id"] for a in answers} == {"same"}
+    alone = {i: post(gw, "/v1/models/m/predict", tokens[0], json=records[i]).json()
+             for i in range(len(records))}  # fmt: skip
+    assert [a.json()["prediction"] for a in answers] == [
+        alone[i]["prediction"] for i in range(len(records))
+    ]
+
+    def rounded(probabilities: dict[str, float]) -> dict[str, float]:  # batch size: last bit
+        return {label: round(p, 9) for label, p in probabilities.items()}
+
+    assert [rounded(a.json()["probabilities"]) for a in answers] == [
+        rounded(alone[i]["probabilities"]) for i in range(len(records))
+    ]
 
 
 def test_tokens_never_reach_the_log(gw: Running) -> None:

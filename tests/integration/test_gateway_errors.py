@@ -19,6 +19,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from services.gateway import cli as gateway_cli
 from services.gateway.cli import clients_app
 from services.registry import Registry
 from services.synthetic import rows
@@ -98,8 +99,7 @@ def test_the_catalogue_and_its_documents_suggest_the_closest_model(gw: Running) 
             "laon is not registered (known: loan; did you mean loan?)",
         )
         assert send(gw, "GET", path, caller).status_code == 403  # the catalogue scope first
-    cookie = {"Cookie": f"ms_token={reader}"}
-    page = httpx.get(f"{gw.url}/catalogue/laon", headers=cookie, timeout=30)
+    page = httpx.get(f"{gw.url}/catalogue/laon", headers=bearer(reader), timeout=30)
     assert (
         page.status_code == 404 and 'Did you mean <a href="/catalogue/loan">loan</a>' in page.text
     )
@@ -147,7 +147,9 @@ def test_the_kafka_example_runs_as_written_on_the_gateways_broker(gw: Running) -
     assert "'served_by': 'champion'" in done.stdout.decode()
 
 
-def test_clients_create_prints_the_batch_size_the_gateway_enforces(gw: Running) -> None:
+def test_clients_create_prints_the_batch_size_the_gateway_enforces(
+    gw: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env = kafka_env(gw.stack.kafka) | {"MODELSTREAM_TOPIC_PREFIX": gw.stack.topics.prefix}
     runner = CliRunner()
     created = runner.invoke(
@@ -173,5 +175,7 @@ def test_clients_create_prints_the_batch_size_the_gateway_enforces(gw: Running) 
     listed = runner.invoke(clients_app, ["list", "--json"], env=env)
     (row,) = [r for r in orjson.loads(listed.stdout) if r["name"] == "nightly"]
     assert (row["limits"]["max_batch"], row["largest_batch"]) == (50, 5)
-    table = runner.invoke(clients_app, ["list"], env=env | {"COLUMNS": "400"})
+    # rich fixes a console's width when it is made (COLUMNS then): set it, not COLUMNS now
+    monkeypatch.setattr(gateway_cli.console, "width", 400)
+    table = runner.invoke(clients_app, ["list"], env=env)
     assert "batch 5 (max-batch 50, but the burst is 5" in table.stdout

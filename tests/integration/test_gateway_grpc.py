@@ -57,7 +57,7 @@ def oip(kafka: KafkaConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     with running(stack, *args, mode="direct") as gw:
         client = triton.InferenceServerClient(f"127.0.0.1:{port}")
         try:
-            yield Grpc(gw, client, gw.client("grace", ["predict:m"]))
+            yield Grpc(gw, client, gw.client("grace", ["predict:m", "batch:m"]))
         finally:
             client.close()
     registry.close()
@@ -135,6 +135,10 @@ def test_refusals_carry_grpc_statuses(oip: Grpc) -> None:
     forbidden = refused(oip.client.infer, "m", inputs(ROWS[:1]), headers=batcher)
     assert forbidden.status() == "StatusCode.PERMISSION_DENIED"
     assert "predict:m" in forbidden.message()
+    single = {"authorization": f"Bearer {oip.gw.client('sid', ['predict:m'])}"}
+    rows_need_batch = refused(oip.client.infer, "m", inputs(ROWS[:2]), headers=single)
+    assert rows_need_batch.status() == "StatusCode.PERMISSION_DENIED"
+    assert "batch:m" in rows_need_batch.message()
     unknown = refused(oip.client.get_model_metadata, "nope", headers=oip.auth)
     assert unknown.status() == "StatusCode.NOT_FOUND"
     stale = refused(oip.client.infer, "m", inputs(ROWS[:1]), model_version="7", headers=oip.auth)

@@ -258,9 +258,10 @@ def test_sign_in_then_the_catalogue(site: Site, browser: Browser) -> None:
                  "document.querySelector('form[action=\"/portal/login\"]').submit()")  # fmt: skip
     browser.wait_for("location.pathname === '/catalogue' && document.readyState === 'complete'")
     cookies = browser.call("Network.getCookies", urls=[site.url])["cookies"]
-    (cookie,) = [c for c in cookies if c["name"] == "ms_token"]
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
-    assert browser.eval("document.cookie") == ""  # HttpOnly: scripts cannot read the token
+    (cookie,) = [c for c in cookies if c["name"] == "ms_session"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    assert site.token not in cookie["value"]  # a session id, never the token
+    assert browser.eval("document.cookie") == ""  # HttpOnly: scripts cannot read the session
     card = f"document.querySelector('#model-{MODEL}')"
     assert MODEL in browser.eval(f"{card}.querySelector('h2').innerText")
     assert browser.eval(f"{card}.querySelectorAll('dl.mini dd').length") == 5  # p50 … errors
@@ -300,8 +301,11 @@ def test_model_reference_tries_a_real_call(site: Site, browser: Browser) -> None
     browser.wait_for("document.querySelectorAll('.opblock').length === 3")
     paths = [p.replace("\u200b", "") for p in browser.texts(".opblock-summary-path")]
     assert f"/v1/models/{MODEL}/predict" in paths
-    # open "predict", "Try it out" with the example body, "Execute": the sign-in cookie
-    # authenticates the call and the real scorer answers
+    # Authorize with the token (the sign-in session reads the catalogue only), open
+    # "predict", "Try it out" with the example body, "Execute": the real scorer answers
+    token = orjson.dumps(site.token).decode()
+    browser.eval("window.ui.authActions.authorize({bearer: {name: 'bearer', value: "
+                 f"{token}, schema: {{type: 'http', scheme: 'bearer'}}}}}})")  # fmt: skip
     op = f"#operations-predict-predict_{MODEL}"
     browser.click(f"{op} .opblock-summary-control")
     browser.click(f"{op} .try-out__btn")

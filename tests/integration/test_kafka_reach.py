@@ -40,6 +40,7 @@ def modelstream(env: dict[str, str], *args: str) -> tuple[subprocess.CompletedPr
         (CLOSED, ["run", "monitor", "--instance", "reach"], r"connection refused"),
         ("nohost.invalid:9092", ["topics", "create"], r"host not found|name lookup failed"),
     ],
+    ids=["closed-port-models-list", "closed-port-run-monitor", "unknown-host"],  # stable
 )
 def test_an_unreachable_bootstrap_fails_in_one_line(
     bootstrap: str, command: list[str], reason: str, tmp_path: Path

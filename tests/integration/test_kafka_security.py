@@ -34,7 +34,7 @@ from services.deployment import prepare
 from services.gateway.clients import ClientStore
 from services.localstack import BrokerError, LocalBroker, resolve_jars
 from services.monitor import watch_factory
-from services.registry import Registry, RegistryView
+from services.registry import Registry, RegistryView, local_signer
 from services.runtime import CredentialsRequiredError, kafka_config
 from services.scorer import RegistryFollower
 from services.security import AdminCredentials, acls_for, add_user, grant
@@ -173,6 +173,22 @@ def test_a_producer_writes_only_the_requests_of_its_models(
     assert [m.value() for m in consume(reader, 1)] == [b"reply"]
 
 
+def test_a_scorer_writes_replies_but_never_an_internal_topic(
+    secure: Secure, make_user: Callable[..., KafkaConfig], tag: str
+) -> None:
+    """The scorer's prefixed WRITE (any reply-to) stops at ``<prefix>._``: a leaked scorer
+    credential cannot rewrite the registry, routing, clients or monitor state."""
+    names = Topics(f"s-{tag}")
+    ensure_topics(make_admin(secure.admin_config),
+                  names.model_specs("a", 1) + names.global_specs(1))  # fmt: skip
+    scorer = make_user("scorer", "scorer", names.prefix)
+    assert produce_one(scorer, names.replies("a")) is None
+    for internal in (names.models, names.routing, names.clients, names.monitor_state):
+        refused = produce_one(scorer, internal)
+        assert refused is not None, f"the scorer wrote {internal}"
+        assert refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, internal
+
+
 def test_a_user_without_acls_sees_and_writes_nothing(
     secure: Secure, make_user: Callable[..., KafkaConfig], tag: str
 ) -> None:
@@ -241,7 +257,8 @@ def test_the_gateway_serves_only_what_its_principal_may_write(
     registry = make_user("registry", "registry", names.prefix)
     ensure_topics(make_admin(secure.admin_config), names.global_specs(1)
                   + names.model_specs("a", 1) + names.model_specs("b", 1))  # fmt: skip
-    with Registry(registry, names, actor="tests", timeout=30) as writer:
+    signer = local_signer(tmp_path / "data" / "keys" / "registry.key", create=True)
+    with Registry(registry, names, actor="tests", timeout=30, signer=signer) as writer:
         for model in ("a", "b"):
             writer.register(model, tiny_model(), SCHEMA, task="classification", role="champion")
     gateway_user = make_user("gw", "gateway", names.prefix, models=["a"], instance="t")
@@ -286,7 +303,12 @@ def test_cli_start_secure_users_add_and_acls_list(secure: Secure, tag: str) -> N
     assert started.exit_code == 0, started.output
     assert f"bootstrap={secure.bootstrap}" in started.output
     (export,) = [line for line in started.output.splitlines() if line.startswith("export ")]
-    assert f"MODELSTREAM_KAFKA_PASSWORD={secure.admin.password}" in export
+    # the fixture's start created the password: this start never prints it, only its file
+    assert secure.admin.password not in started.output
+    password_file = (secure.data_dir / "kafka" / "admin.password").absolute()
+    assert f"MODELSTREAM_KAFKA_PASSWORD_FILE={password_file}" in export
+    assert password_file.read_text() == secure.admin.password
+    assert password_file.stat().st_mode & 0o777 == 0o600
     assert "SUPER USER" in started.output
     env = local | dict(pair.split("=", 1) for pair in export.split()[1:])
     env["MODELSTREAM_TOPIC_PREFIX"] = prefix = f"c-{tag}"
@@ -307,6 +329,41 @@ def test_cli_start_secure_users_add_and_acls_list(secure: Secure, tag: str) -> N
     assert refused.exit_code == 1 and "needs --model" in refused.output
     plain = runner.invoke(app, ["kafka", "start"], env=local)
     assert plain.exit_code == 1 and "is secure" in plain.output
+
+
+def test_compose_users_setup_gives_each_role_its_user(
+    secure: Secure, tag: str, tmp_path: Path
+) -> None:
+    """docker-compose's one-shot `kafka users setup`: the generated secrets become one
+    SCRAM user per role with its role's ACLs (run twice: idempotent)."""
+    from services.security.compose import compose_secrets
+
+    secrets = tmp_path / "secrets"
+    compose_secrets(secrets)
+    prefix = f"k-{tag}"
+    admin_password = secure.data_dir / "kafka" / "admin.password"
+    env = {
+        "MODELSTREAM_DATA_DIR": str(secure.data_dir),
+        "MODELSTREAM_KAFKA": secure.bootstrap,
+        "MODELSTREAM_TOPIC_PREFIX": prefix,
+        "MODELSTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "MODELSTREAM_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "MODELSTREAM_KAFKA_USERNAME": secure.admin.username,
+        "MODELSTREAM_KAFKA_PASSWORD_FILE": str(admin_password),
+    }
+    for _ in range(2):
+        done = CliRunner().invoke(app, ["kafka", "users", "setup", "--secrets", str(secrets),
+                                        "--model", "m"], env=env)  # fmt: skip
+        assert done.exit_code == 0, done.output
+    names = Topics(prefix)
+    specs = names.model_specs("m", 1) + names.global_specs(1)
+    ensure_topics(make_admin(secure.admin_config), specs)
+    scorer = secure.config("scorer", (secrets / "kafka_scorer").read_text().strip())
+    assert produce_one(scorer, names.replies("m")) is None
+    refused = produce_one(scorer, names.models)
+    assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    gateway = secure.config("gateway", (secrets / "kafka_gateway").read_text().strip())
+    assert produce_one(gateway, names.requests("m")) is None
 
 
 # -- helpers ----------------------------------------------------------------------------

@@ -315,8 +315,9 @@ class _Broken:
     """A watch that fails on every record, as a bug in one model's estimators would."""
 
     reference_version = None
+    clamped = 0
 
-    def on_prediction(self, record: dict[str, Any]) -> list[Any]:
+    def on_prediction(self, record: dict[str, Any], now_ms: int | None = None) -> list[Any]:
         raise ZeroDivisionError("float division by zero")
 
     def tick(self, now_ms: int) -> list[Any]:
@@ -361,3 +362,67 @@ def test_a_watch_that_raises_becomes_an_alert_and_the_other_models_go_on(
     monitor = [a for a in raised if a["kind"] == "monitor"]
     assert [(a["model"], a["severity"]) for a in monitor] == [("bad", "critical")]  # once
     assert "ZeroDivisionError" in monitor[0]["message"]
+
+
+# -- clocks and snapshots --------------------------------------------------------------
+
+
+def test_a_far_future_label_is_clamped_and_snapshots_restore_only_when_signed(
+    kafka: KafkaConfig, monitored: Topics
+) -> None:
+    """A label a year ahead is clamped (counted) and expires no waiting prediction; the
+    snapshot restores under the deployment's key, and a forged one is never unpickled."""
+    from services.monitor import spec_for, watch_factory
+    from services.registry import RegistryView
+    from streams.monitoring.snapshots import seal
+    from streams.monitoring.stream import MonitorConfig, MonitorLoop
+
+    records = stream()[:300]
+    produce(kafka, monitored, records)
+    view = RegistryView(kafka, monitored)
+    view.sync()
+    config = MonitorConfig(monitored, max_interval=0.2, snapshot_key=b"k" * 32)
+    loop = MonitorLoop(kafka, config, watch_factory(view), spec_for(view))
+    producer = make_producer(kafka)
+    year = 365 * 86_400_000
+    try:
+        _step_until(loop, lambda: loop.stats["predictions"] == len(records))
+        for i, r in enumerate(records[:10]):  # r0's label comes from a clock a year ahead
+            label = {"request_id": r["request_id"], "model": "m", "label": "True",
+                     "ts": r["ts"] + 1_000 + (year if i == 0 else 0)}  # fmt: skip
+            producer.produce(monitored.feedback("m"), orjson.dumps(label),
+                             headers=[("content-type", b"application/json")])  # fmt: skip
+        assert producer.flush(30) == 0
+        _step_until(loop, lambda: loop.stats["feedback"] == 10)
+        joins = loop.watches[("m", 0)].joiner.stats  # type: ignore[attr-defined]
+        assert (joins.joined, joins.expired_predictions) == (10, 0)
+        assert loop.stats["clamped"] == loop.stats["clamped:feedback"] == 1
+    finally:
+        loop.close()
+        view.close()
+    view = RegistryView(kafka, monitored)
+    again = MonitorLoop(kafka, config, watch_factory(view))
+    try:
+        again.restore({("m", 0)})
+        restored = again.watches[("m", 0)].joiner.stats  # type: ignore[attr-defined]
+        assert restored.joined == 10
+        # whoever can write to the state topic forges a snapshot (another key, as an
+        # attacker has no other): it is refused and the task starts afresh
+        forged = seal({"not": "a watch"}, b"attacker-key-0123456789")
+        producer.produce(config.state_topic, forged, b"m@0/0")
+        producer.produce(config.state_topic, b"1", b"m@0")
+        assert producer.flush(30) == 0
+        again.watches.clear()
+        again.restore({("m", 0)})
+        assert ("m", 0) not in again.watches
+        assert again.stats["snapshots_refused"] == 1
+    finally:
+        again.close()
+        view.close()
+
+
+def _step_until(loop: Any, done: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"the monitor is stuck: {dict(loop.stats)}"
+        loop.step()

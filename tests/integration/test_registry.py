@@ -31,7 +31,11 @@ from services.registry import (
     Routing,
     RoutingChanged,
     RoutingError,
+    Signer,
+    Trust,
+    UntrustedVersionError,
     VersionAdded,
+    load_public_keys,
 )
 from services.registry._wire import chunk_key, chunk_record, codec
 from streams.kafka import KafkaConfig, Topics, ensure_topics, make_admin, make_consumer
@@ -175,6 +179,36 @@ def test_a_tampered_artifact_is_refused(
             reader.load_model("churn", 1)
 
 
+def test_versions_load_only_where_their_signing_key_is_trusted(
+    kafka: KafkaConfig, topics: Topics, registry: Registry
+) -> None:
+    key_a, key_b = Signer.generate(), Signer.generate()
+    with Registry(kafka, topics, actor="ana", signer=key_a) as signing:
+        signed = signing.register("churn", sklearn_model(), SCHEMA)
+    unsigned = registry.register("churn", sklearn_model(), SCHEMA)  # no signer: bypassed
+    assert (signed.version, unsigned.version) == (1, 2)
+
+    with RegistryView(kafka, topics, trust=Trust.of(key_b.public_key)) as only_b:
+        only_b.sync()
+        with pytest.raises(
+            UntrustedVersionError, match=f"churn v1 is signed by key {key_a.key_id}"
+        ):
+            only_b.load_model("churn", 1)
+        with pytest.raises(UntrustedVersionError, match="churn v2 is unsigned"):
+            only_b.load_model("churn", 2)
+    with RegistryView(kafka, topics, trust=Trust.of(key_a.public_key)) as only_a:
+        only_a.sync()
+        assert getattr(only_a.signature("churn", 1), "key_id", None) == key_a.key_id
+        assert only_a.signature("churn", 2) is None
+        assert hasattr(only_a.load_model("churn", 1), "predict")
+        with pytest.raises(UntrustedVersionError, match="churn v2 is unsigned"):
+            only_a.load_model("churn", 2)
+    lenient = Trust.of(key_b.public_key, allow_unsigned=True)
+    with RegistryView(kafka, topics, trust=lenient) as development:
+        development.sync()
+        assert hasattr(development.load_model("churn", 2), "predict")
+
+
 def wait_for_routing(
     view: RegistryView, expect: Callable[[Routing], bool], timeout: float = 30.0
 ) -> None:
@@ -285,7 +319,8 @@ def models(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 def test_models_commands(kafka: KafkaConfig, unique: Callable[[str], str], tmp_path: Path) -> None:
     prefix = unique("cli")
     env = os.environ | {"MODELSTREAM_KAFKA": kafka.bootstrap, "MODELSTREAM_TOPIC_PREFIX": prefix,
-                        "COLUMNS": "200"}  # fmt: skip
+                        "COLUMNS": "200", "MODELSTREAM_DATA_DIR": str(tmp_path / "data"),
+                        }  # fmt: skip
     schema, reference = tmp_path / "churn.avsc", tmp_path / "train.parquet"
     schema.write_bytes(orjson.dumps(SCHEMA))
     TRAIN.to_parquet(reference)
@@ -298,6 +333,12 @@ def test_models_commands(kafka: KafkaConfig, unique: Callable[[str], str], tmp_p
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines()[-1] == "version=1" and "(champion;" in first.stdout
     assert "positive '1')" in first.stdout  # inferred from the classes 0 and 1
+    # the first registration made the data dir's signing key, trusted there by default
+    (local_key,) = load_public_keys([tmp_path / "data" / "keys"])
+    signer_id = Signer.load(tmp_path / "data" / "keys" / "registry.key").key_id
+    assert f"signed by key {signer_id}" in first.stdout and "created the registry signing key" in (
+        first.stderr
+    )
     # registering created the model's topic set: producers can write at once
     model_topics = {spec.name for spec in Topics(prefix).model_specs("churn", 1)}
     assert model_topics <= set(make_admin(kafka).list_topics(timeout=10).topics)
@@ -365,6 +406,7 @@ def test_models_commands(kafka: KafkaConfig, unique: Callable[[str], str], tmp_p
         ["version", "role", "task", "positive"], ["v1", "champion", "classification", "1"],
         ["v2", "-", "classification", "1"], ["v3", "-", "classification", "leave"],
     ], shown  # fmt: skip
+    assert sum(line.rstrip().endswith(signer_id) for line in shown) == 3, shown
 
     with RegistryView(kafka, Topics(prefix)) as reader:
         reader.sync()
@@ -372,3 +414,8 @@ def test_models_commands(kafka: KafkaConfig, unique: Callable[[str], str], tmp_p
         assert routing is not None and (routing.champion, routing.backup) == (1, None)
         assert reader.version("churn", 1).sensitive_attributes == ("sex",)
         assert [v.positive_label for v in reader.versions("churn")] == ["1", "1", "leave"]
+    with RegistryView(kafka, Topics(prefix), trust=Trust.of(local_key)) as trusting:
+        trusting.sync()
+        signatures = [trusting.signature("churn", number) for number in (1, 2, 3)]
+        assert [s.key_id if s else None for s in signatures] == [signer_id] * 3
+        assert hasattr(trusting.load_model("churn", 2), "predict")

@@ -22,6 +22,7 @@ from tests.integration.scoring_support import (
     SleepyChallenger,
     Stack,
     collect,
+    collect_every_request,
     decode_reply,
     reader,
     send,
@@ -306,29 +307,10 @@ def _killed_three_times_then_served(
         kills += 1
     while feed():
         pass
-    got = _collect_every_request(consumer, 20_000)
+    got = collect_every_request(consumer, 20_000)
     scorer.stop()
     seen += collect(watch, 0, timeout=0, quiet=2)
     return got, seen
-
-
-def _collect_every_request(
-    consumer: Any, n: int, topics: int = 2, timeout: float = 120.0
-) -> list[Received]:
-    """Read until each of the ``topics`` topics read holds ``n`` distinct keys (request
-    ids), then 3 s more for duplicates. Counting messages would not do: at least once,
-    the duplicates a kill leaves can make up the count before the last requests are
-    answered."""
-    got: list[Received] = []
-    keys: dict[str, set[bytes | None]] = {}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and (
-        len(keys) < topics or any(len(k) < n for k in keys.values())
-    ):
-        for m in take(consumer, 0.2):
-            got.append(m)
-            keys.setdefault(m.topic, set()).add(m.key)
-    return got + collect(consumer, 0, timeout=0, quiet=3)
 
 
 def _same_ids(ids: set[str], n: int, scorer: ScorerProcess, what: str) -> None:

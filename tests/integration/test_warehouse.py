@@ -1,27 +1,41 @@
-"""The warehouse against the real ClickHouse engine (embedded chDB): schema, rows, dedup."""
+"""The warehouse against the real ClickHouse engine (embedded chDB): schema, rows, dedup,
+and the guard on SQL that people type."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from services.cli import app
+from services.security.local import CREDENTIALS_FILE, create_credentials
+from services.sink.sqlserver import SqlRejectedError, SqlServer, remote_query
 from services.warehouse import (
     MIGRATIONS_DIR,
     ChecksumMismatch,
     MigrationError,
     QueryError,
+    ReadOnlySql,
+    SqlLimits,
+    SqlRefused,
     Warehouse,
     WarehouseLocked,
     WarehouseUnavailable,
     connect,
     load_migrations,
+    private_dir,
 )
 from tests.integration.fixtures_warehouse import SAMPLE_ROWS, as_insert, sample_row
 
@@ -302,3 +316,163 @@ def _copy_migrations(tmp_path: Path) -> Path:
     folder = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, folder)
     return folder
+
+
+# -- people's SQL: ReadOnlySql, the sink's endpoint, `modelstream sql` ---------------------
+
+
+@pytest.fixture
+def credentials_file(tmp_path: Path) -> Path:
+    """The secure local broker's admin credentials, as `kafka start --secure` writes them."""
+    state_dir = tmp_path / "kafka"
+    create_credentials(state_dir)
+    return state_dir / CREDENTIALS_FILE
+
+
+@pytest.fixture
+def guarded(warehouse_dsn: str, warehouse: Warehouse) -> Iterator[ReadOnlySql]:
+    with ReadOnlySql.open(warehouse.dsn, SqlLimits(max_execution_time_s=2)) as sql:
+        yield sql
+
+
+def test_file_on_the_broker_credentials_is_refused(
+    guarded: ReadOnlySql, warehouse: Warehouse, credentials_file: Path
+) -> None:
+    secret = credentials_file.read_text()
+    for sql in (
+        f"SELECT * FROM file('{credentials_file}', 'RawBLOB')",
+        f"SELECT file('{credentials_file}')",  # the scalar: chDB runs it under readonly=1
+        f"SELECT `file` /* */ ('{credentials_file}')",
+        f"SELECT * FROM (SELECT * FROM file('{credentials_file}', 'RawBLOB') SETTINGS readonly=0)",
+    ):
+        with pytest.raises(SqlRefused) as info:
+            guarded.run(sql)
+        assert secret not in str(info.value)
+    # the engine refuses it too, with no help from the name check
+    with pytest.raises(QueryError) as info:
+        warehouse.query(
+            f"SELECT * FROM file('{credentials_file}', 'RawBLOB')",
+            settings=SqlLimits().settings(),
+        )
+    assert info.value.code == 164
+
+
+OUTSIDE_OR_WRITES = (
+    "SELECT * FROM url('http://127.0.0.1:9/x', 'RawBLOB')",
+    "SELECT * FROM remote('127.0.0.1', system.one)",
+    "SELECT * FROM s3('http://127.0.0.1:9/bucket/x.bin', 'RawBLOB')",
+    "SELECT * FROM executable('id', 'RawBLOB', 'x String')",
+    "INSERT INTO feedback (request_id) VALUES ('x')",
+    "INSERT INTO FUNCTION file('/tmp/out.csv', 'CSV') SELECT 1",
+    "CREATE TABLE z (x UInt8) ENGINE = Memory",
+    "SET readonly = 0",
+    "/* quiet */ KILL QUERY WHERE 1",
+    "SELECT 1; DROP TABLE feedback",
+)
+
+
+def test_writes_and_the_outside_world_are_refused(
+    guarded: ReadOnlySql, warehouse: Warehouse
+) -> None:
+    for sql in OUTSIDE_OR_WRITES:
+        with pytest.raises(SqlRefused):
+            guarded.run(sql)
+    # without the name check, the engine's readonly=1 refuses the table functions
+    settings = SqlLimits().settings()
+    for sql in OUTSIDE_OR_WRITES[:4]:
+        with pytest.raises(QueryError) as info:
+            warehouse.query(sql, settings=settings)
+        assert info.value.code == 164, sql  # READONLY
+
+
+def test_the_engine_enforces_readonly_and_the_limits(
+    guarded: ReadOnlySql, warehouse: Warehouse
+) -> None:
+    # a SETTINGS clause in the query cannot undo them: readonly=1 forbids any change
+    with pytest.raises(SqlRefused, match="drop the SETTINGS clause"):
+        guarded.run("SELECT count() FROM feedback SETTINGS readonly = 0")
+    with pytest.raises(SqlRefused, match="max_execution_time=2s"):
+        guarded.run("SELECT 1 SETTINGS max_execution_time = 1000")
+    with pytest.raises(QueryError, match="stopped after 2s") as info:
+        guarded.run("SELECT count() FROM numbers(100000000000)")
+    assert info.value.code == 159  # TIMEOUT_EXCEEDED
+    # reads work, views with parameters too, and the writer's handle is not read-only
+    assert guarded.run("SELECT count() FROM feedback").rows == [(0,)]
+    assert guarded.run("SHOW TABLES").rows
+    rows, columns = as_insert([SAMPLE_ROWS["feedback"]])
+    warehouse.insert("feedback", rows, columns)
+    assert guarded.run("SELECT count() FROM feedback").rows == [(1,)]
+    assert warehouse.query("SELECT getSetting('readonly')").rows == [(0,)]
+
+
+def test_memory_limit_stops_a_greedy_query(warehouse: Warehouse) -> None:
+    limits = SqlLimits(max_memory_usage_bytes=32 * 1024**2)
+    with (
+        ReadOnlySql.open(warehouse.dsn, limits) as sql,
+        pytest.raises(QueryError, match="stopped at 33554432 bytes") as info,
+    ):
+        sql.run("SELECT length(groupArray(number)) FROM numbers(50000000)")
+    assert info.value.code == 241  # MEMORY_LIMIT_EXCEEDED
+
+
+def test_the_sink_endpoint_needs_its_token_and_refuses_file(
+    warehouse: Warehouse, credentials_file: Path, tmp_path: Path
+) -> None:
+    state_file = tmp_path / "data" / "sink.json"
+    server = SqlServer.open(warehouse.dsn, state_file)
+    server.start()
+    try:
+        assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
+        assert stat.S_IMODE(state_file.parent.stat().st_mode) == 0o700
+        state = json.loads(state_file.read_text())
+        assert remote_query(state_file, "SELECT count() FROM feedback") == {
+            "columns": ["count()"],
+            "rows": [[0]],
+        }
+        with pytest.raises(SqlRejectedError, match="reads outside the warehouse"):
+            remote_query(state_file, f"SELECT * FROM file('{credentials_file}', 'RawBLOB')")
+        with pytest.raises(SqlRejectedError, match="only read statements"):
+            remote_query(state_file, "INSERT INTO feedback (request_id) VALUES ('x')")
+        for token in (None, "wrong", state["token"][:-1]):
+            headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+            request = urllib.request.Request(state["url"], b"SELECT 1", headers, method="POST")
+            with pytest.raises(urllib.error.HTTPError) as info:
+                urllib.request.urlopen(request, timeout=10)
+            assert info.value.code == 401
+    finally:
+        server.stop()
+    assert not state_file.exists()
+    assert warehouse.query("SELECT getSetting('readonly')").rows == [(0,)]
+
+
+def test_modelstream_sql_opening_the_warehouse_refuses_file(
+    warehouse: Warehouse, warehouse_dsn: str, credentials_file: Path, tmp_path: Path
+) -> None:
+    env = {
+        "MODELSTREAM_CLICKHOUSE": f"{warehouse_dsn}?database={warehouse.database}"
+        if warehouse.dsn.embedded
+        else warehouse_dsn.replace("?", f"/{warehouse.database}?", 1),
+        "MODELSTREAM_DATA_DIR": str(tmp_path / "data"),  # no sink there: opens it itself
+    }
+    runner = CliRunner()
+    read = runner.invoke(app, ["sql", "SELECT count() FROM feedback", "--output", "json"], env=env)
+    assert read.exit_code == 0, read.output
+    assert json.loads(read.stdout) == [{"count()": 0}]
+    refused = runner.invoke(
+        app, ["sql", f"SELECT * FROM file('{credentials_file}', 'RawBLOB')"], env=env
+    )
+    assert refused.exit_code == 2
+    assert "reads outside the warehouse" in refused.output
+    assert credentials_file.read_text() not in refused.output
+    sneaky = runner.invoke(app, ["sql", "SELECT * FROM numbers(1) SETTINGS readonly = 0"], env=env)
+    assert sneaky.exit_code == 1 and "drop the SETTINGS clause" in sneaky.output
+
+
+def test_a_new_chdb_directory_is_private(warehouse_engine: Warehouse, tmp_path: Path) -> None:
+    target = tmp_path / "loose"
+    target.mkdir(mode=0o755)
+    os.chmod(target, 0o755)
+    private_dir(target)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+    private_dir(tmp_path / "new" / "dir")
+    assert stat.S_IMODE((tmp_path / "new" / "dir").stat().st_mode) == 0o700

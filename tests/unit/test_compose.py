@@ -89,3 +89,111 @@ def test_resolve_refuses_what_the_cli_does_not_have() -> None:
         resolve(["run", "nosuch"])
     with pytest.raises(AssertionError, match="names a group"):
         resolve(["run"])
+
+
+# -- secure by default ------------------------------------------------------------------
+
+RUN_ROLE = {"scorer": "scorer", "monitor": "monitor", "merger": "merger", "sink": "sink",
+            "gateway": "gateway"}  # fmt: skip
+
+
+def test_only_the_gateway_is_published() -> None:
+    published = {name for name, svc in compose()["services"].items() if svc.get("ports")}
+    assert published == {"gateway"}
+
+
+def test_each_part_logs_in_as_its_role_with_a_secret_password() -> None:
+    secrets = set(compose()["secrets"])
+    for name, svc in modelstream_services().items():
+        env = svc["environment"]
+        assert "MODELSTREAM_KAFKA_PASSWORD" not in env, f"{name}: a password in the file"
+        assert env["MODELSTREAM_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT", name
+        if svc["command"][:1] == ["run"]:
+            role = RUN_ROLE[svc["command"][1]]
+            assert env["MODELSTREAM_KAFKA_USERNAME"] == role, name
+            assert env["MODELSTREAM_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-256", name
+        password_file = env.get("MODELSTREAM_KAFKA_PASSWORD_FILE")
+        if "MODELSTREAM_KAFKA_USERNAME" in env:
+            secret = password_file.removeprefix("/run/secrets/")
+            assert secret in svc["secrets"] and secret in secrets, name
+            expected = "admin" if env["MODELSTREAM_KAFKA_USERNAME"] == "admin" else (
+                env["MODELSTREAM_KAFKA_USERNAME"])  # fmt: skip
+            assert secret == f"kafka_{expected}", name
+        assert ":" not in env["MODELSTREAM_CLICKHOUSE"].split("@")[0].removeprefix("http://")
+        if "MODELSTREAM_CLICKHOUSE_PASSWORD_FILE" in env:
+            assert "clickhouse_password" in svc["secrets"], name
+
+
+def test_the_broker_authenticates_and_authorizes() -> None:
+    kafka = compose()["services"]["kafka"]
+    env = kafka["environment"]
+    assert "PLAINTEXT:PLAINTEXT" not in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+    assert set(env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")) == {
+        "CONTROLLER:SASL_PLAINTEXT", "SASL_PLAINTEXT:SASL_PLAINTEXT"}  # fmt: skip
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert env["KAFKA_SUPER_USERS"] == "User:admin"
+    assert "/run/secrets/kafka_jaas.conf" in env["KAFKA_OPTS"]
+    assert "kafka_jaas.conf" in kafka["secrets"]
+    clickhouse = compose()["services"]["clickhouse"]["environment"]
+    assert "CLICKHOUSE_PASSWORD" not in clickhouse
+    assert clickhouse["CLICKHOUSE_PASSWORD_FILE"] == "/run/secrets/clickhouse_password"
+
+
+def test_kafka_users_creates_every_user_the_parts_log_in_as() -> None:
+    from services.security.compose import ROLE_USERS
+
+    setup = compose()["services"]["kafka-users"]
+    resolve(setup["command"])
+    users = {svc["environment"].get("MODELSTREAM_KAFKA_USERNAME")
+             for svc in modelstream_services().values()} - {None, "admin"}  # fmt: skip
+    assert users <= set(ROLE_USERS)
+    assert {f"kafka_{u}" for u in ROLE_USERS} <= set(setup["secrets"])
+
+
+def test_every_secret_is_generated_private_and_kept(tmp_path: Path) -> None:
+    from services.security.compose import compose_secrets
+
+    target = tmp_path / "secrets"
+    created = compose_secrets(target)
+    files = {name: Path(spec["file"]).name for name, spec in compose()["secrets"].items()}
+    assert set(files.values()) == {p.name for p in created}
+    assert target.stat().st_mode & 0o777 == 0o700
+    before = {p.name: p.read_text() for p in target.iterdir()}
+    assert compose_secrets(target) == []  # idempotent: nothing replaced
+    assert {p.name: p.read_text() for p in target.iterdir()} == before
+    admin = before["kafka_admin"].strip()
+    assert f'user_admin="{admin}"' in before["kafka_jaas.conf"]
+    assert len({before[f] for f in before if f.startswith("kafka_") and "." not in f}) == len(
+        [f for f in before if f.startswith("kafka_") and "." not in f]
+    ), "every user has its own password"
+
+
+def test_the_image_runs_as_a_non_root_user() -> None:
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1].split(":")[0] not in {"0", "root"}
+
+
+def test_only_the_registry_tool_holds_the_signing_key_and_servers_trust_it() -> None:
+    services = modelstream_services()
+    holders = {name for name, svc in services.items()
+               if "registry_signing_key" in svc.get("secrets", [])}  # fmt: skip
+    assert holders == {"registry"}
+    assert services["registry"]["environment"]["MODELSTREAM_SIGNING_KEY"] == (
+        "/run/secrets/registry_signing_key")  # fmt: skip
+    for name in ("scorer", "gateway"):
+        env = services[name]["environment"]
+        assert env["MODELSTREAM_TRUSTED_KEYS"] == "/run/secrets/registry_signing_key.pub"
+        assert "registry_signing_key.pub" in services[name]["secrets"]
+        assert env.get("MODELSTREAM_ALLOW_UNSIGNED") in (None, False, "false")
+
+
+def test_no_two_services_share_a_data_volume() -> None:
+    """Keys and tokens a service keeps in its data dir stay its own."""
+    seen: dict[str, str] = {}
+    for name, svc in compose()["services"].items():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":")[0]
+            assert source not in seen, f"{name} and {seen.get(source)} share {source}"
+            seen[source] = name

@@ -16,8 +16,10 @@ string, the class labels joined by ``,``) and ``served_by`` (BYTES), all in
 
 Errors: the REST status of each error maps to one gRPC status (:data:`STATUS_CODES`:
 400/422 INVALID_ARGUMENT, 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND,
-413/429 RESOURCE_EXHAUSTED, 502 INTERNAL, 503 UNAVAILABLE, 504 DEADLINE_EXCEEDED); the
-trailing metadata carries ``ms-error-code`` and, on 429, ``retry-after``.
+408/504 DEADLINE_EXCEEDED, 413/429 RESOURCE_EXHAUSTED, 502 INTERNAL, 503 UNAVAILABLE); the
+trailing metadata carries ``ms-error-code`` and, on 429 and on 503 ``overloaded`` (past
+the process's in-flight limit), ``retry-after``. ModelInfer with more than one row needs
+``batch:<model>`` as well, like REST.
 
 Parts::
 

@@ -3,8 +3,11 @@
 Checks run in REST's order (:mod:`services.gateway.auth`): token (401), model (404),
 scope ``predict:<model>`` (403), a version other than the champion's (404
 ``unknown_version``), the request's serialized size against the client's
-``max_body_bytes`` (413), the tensors (400), rate and quota, charged one request per row
-(429), then each row's contract (422; a refused row is recorded on the model's DLQ).
+``max_body_bytes`` (413), the first row's rate and quota (429, before the tensors are
+decoded), the tensors (400); more than one row then needs ``batch:<model>`` (403) and
+fits the client's batch limits (422), and the other rows are charged (429); a row larger
+than one Kafka record may be is 413; then each row's contract (422; a refused row is
+recorded on the model's DLQ).
 The rows are served together (``ctx.serving.request_many``) and any row's failure fails
 the call: the protocol has no per-row errors. Row ``i``'s request id is
 ``<request id or a fresh one>-<i>``.
@@ -31,7 +34,13 @@ from services.gateway.routes.oip import (  # REST's: both answer alike
     response_body,
     rows_from_inputs,
 )
-from services.gateway.routes.serving import check_record, fresh_id, invalid
+from services.gateway.routes.serving import (
+    check_batch,
+    check_fits,
+    check_record,
+    fresh_id,
+    invalid,
+)
 
 __all__ = ["infer"]
 
@@ -45,8 +54,9 @@ async def infer(
     client, entry = authorized(ctx, header, name, f"predict:{name}")
     _check_version(entry, request.model_version)
     _check_size(request, client.limits.max_body_bytes)
+    headers = admit(ctx, client)  # the first row, before the tensors are decoded
     rows = rows_from_inputs(decode_inputs(request), entry.contract.fields)
-    headers = admit(ctx, client, max(len(rows), 1))
+    headers = check_batch(ctx, client, name, len(rows), headers)
     base, started = request.id or fresh_id(), time.perf_counter()
     ids = [f"{base}-{i}" for i in range(len(rows))]
     values = _checked(ctx, entry, ids, rows, client.name)
@@ -80,10 +90,12 @@ def _checked(
     ctx: GatewayContext, entry: ModelEntry, ids: Sequence[str],
     rows: Sequence[dict[str, Any]], client: str,
 ) -> list[tuple[str, bytes]]:  # fmt: skip
+    raws = [orjson.dumps(row) for row in rows]
+    check_fits(ctx, raws)
     values = []
-    for rid, row in zip(ids, rows, strict=True):
+    for rid, row, raw in zip(ids, rows, raws, strict=True):
         try:
-            values.append((rid, check_record(ctx, entry, row, orjson.dumps(row), rid, client)))
+            values.append((rid, check_record(ctx, entry, row, raw, rid, client)))
         except InvalidInputError as exc:
             raise invalid(exc, rid) from None
     return values

@@ -32,7 +32,9 @@ class GrpcStartError(RuntimeError):
 async def start_grpc(ctx: GatewayContext, host: str, port: int) -> grpc.aio.Server:
     """A started server for ``ctx`` on ``host:port`` (port 0: any free port); stop it
     with ``await server.stop(grace)``."""
-    server = grpc.aio.server(options=_OPTIONS)
+    # a backstop only: ModelInfer refuses past ctx.in_flight first, with retry-after
+    backstop = 2 * ctx.config.max_in_flight + 64
+    server = grpc.aio.server(options=_OPTIONS, maximum_concurrent_rpcs=backstop)
     add_GRPCInferenceServiceServicer_to_server(InferenceServicer(ctx), server)  # type: ignore[no-untyped-call]  # generated
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:

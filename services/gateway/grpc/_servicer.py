@@ -3,7 +3,9 @@ answers (:mod:`services.gateway.routes.oip`).
 
 ServerLive, ServerReady and ServerMetadata need no token (like ``/v2/health/*`` and
 ``/v2``); ModelReady and ModelMetadata need ``predict:<model>`` or ``catalogue:read``;
-ModelInfer needs ``predict:<model>`` (:mod:`services.gateway.grpc._infer`). A failed call
+ModelInfer needs ``predict:<model>`` (and ``batch:<model>`` for more than one row;
+:mod:`services.gateway.grpc._infer`) and a slot of the process's in-flight limit, shared
+with HTTP (past it ``UNAVAILABLE``, ``retry-after`` in the trailers). A failed call
 ends with the status :mod:`services.gateway.grpc._status` maps its error to; a bug ends
 ``INTERNAL`` with a traceback in the gateway's log, never in the status.
 """
@@ -18,6 +20,7 @@ from typing import Any, TypeAlias, TypeVar
 import grpc
 from typing_extensions import override
 
+from services.gateway.admission import overloaded
 from services.gateway.auth import CATALOGUE_SCOPE
 from services.gateway.bridge import BridgeError
 from services.gateway.context import GatewayContext
@@ -119,7 +122,13 @@ class InferenceServicer(GRPCInferenceServiceServicer):
     async def ModelInfer(
         self, request: pb.ModelInferRequest, context: Context
     ) -> pb.ModelInferResponse:
-        response, _headers = await infer(self._ctx, request, authorization(context))
+        gate = self._ctx.in_flight  # shared with HTTP: one limit per process
+        if not gate.enter():
+            raise overloaded(gate.limit)
+        try:
+            response, _headers = await infer(self._ctx, request, authorization(context))
+        finally:
+            gate.leave()
         # the rate-limit headers go with refusals only (abort's trailers): on every answer
         # they cost ~80 µs of grpc.aio per call, a quarter of the call itself (measured)
         return response

@@ -8,9 +8,10 @@ Python ``requests``, a Kafka producer) filled with a valid record, this gateway'
 the deployment's topic names and the Kafka bootstrap servers this gateway uses (with its
 security protocol; never its credentials).
 
-Reading it needs the ``catalogue:read`` scope (an API token, or the sign-in cookie the
-portal sets), unless the gateway serves it publicly (``--public-catalogue``). A page
-without a valid cookie redirects to the sign-in page instead of answering 401.
+Reading it needs the ``catalogue:read`` scope (an API token, or the session the portal's
+sign-in opens), unless the gateway serves it publicly (``--public-catalogue``). A page
+without a valid session redirects to the sign-in page instead of answering 401. Every
+page carries the CSRF token its forms post back (:func:`csrf_token`).
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from schemas.contracts import load_schema
-from services.gateway.auth import CATALOGUE_SCOPE, COOKIE, authorize
+from services.gateway.auth import CATALOGUE_SCOPE, catalogue_client
 from services.gateway.context import Ctx, GatewayContext
 from services.gateway.directory import ModelEntry
 from services.gateway.errors import ERROR_CODES, ApiError, JsonResponse, error_responses
 from services.gateway.routes.serving import model_entry
+from services.gateway.sessions import CSRF_COOKIE, SESSION_COOKIE, TTL_S, new_token
 from services.gateway.stats import ModelStats, StatsReport, stats_sql
 from services.registry import ModelVersion, Routing, closest
 from streams.kafka import KafkaConfig
@@ -43,6 +45,8 @@ __all__ = [
     "TEMPLATES",
     "base_url",
     "catalogue",
+    "cookie_options",
+    "csrf_token",
     "error_codes",
     "examples",
     "kafka_access",
@@ -309,9 +313,9 @@ def base_url(request: Request) -> str:
 
 
 def reader(ctx: GatewayContext, request: Request) -> None:
-    """Allow reading the catalogue, else 401/403 (JSON)."""
+    """Allow reading the catalogue (a Bearer token or a portal session), else 401/403."""
     if not ctx.config.public_catalogue:
-        authorize(ctx, request, SCOPE)
+        catalogue_client(ctx, request)
 
 
 def page_reader(ctx: GatewayContext, request: Request) -> RedirectResponse | None:
@@ -321,21 +325,46 @@ def page_reader(ctx: GatewayContext, request: Request) -> RedirectResponse | Non
     except ApiError as exc:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         why = "forbidden" if exc.code == "forbidden" else (
-            "expired" if request.cookies.get(COOKIE) else "signin")  # fmt: skip
+            "expired" if request.cookies.get(SESSION_COOKIE) else "signin")  # fmt: skip
         query = urlencode({"next": target, "why": why})
         return RedirectResponse(f"/portal/login?{query}", status_code=303)
     return None
 
 
 def page(request: Request, ctx: GatewayContext, template: str, **values: Any) -> HTMLResponse:
-    """A rendered page (every page gets the request, the nav state, the version)."""
+    """A rendered page (every page gets the request, the nav state, the version and the
+    CSRF token of its forms; a browser without one gets its ``ms_csrf`` cookie here)."""
+    session = ctx.sessions.get(request.cookies.get(SESSION_COOKIE))
+    csrf = csrf_token(ctx, request)
+    fresh = None if csrf is not None else new_token()
     html = TEMPLATES.get_template(template).render(
-        request=request, signed_in=bool(request.cookies.get(COOKIE)),
+        request=request, signed_in=session is not None, csrf=csrf or fresh,
         public=ctx.config.public_catalogue, version=ctx.config.version, **values,
     )  # fmt: skip
     headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
                "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}  # fmt: skip
-    return HTMLResponse(html, status_code=values.get("status", 200), headers=headers)
+    response = HTMLResponse(html, status_code=values.get("status", 200), headers=headers)
+    if fresh is not None:  # rendered with a new one: hand it to the browser too
+        response.set_cookie(CSRF_COOKIE, fresh, max_age=int(TTL_S), **cookie_options(request))
+    return response
+
+
+def csrf_token(ctx: GatewayContext, request: Request) -> str | None:
+    """The CSRF token this browser's forms must post: its session's, else its
+    ``ms_csrf`` cookie's (before sign-in); None when it has neither yet."""
+    session = ctx.sessions.get(request.cookies.get(SESSION_COOKIE))
+    if session is not None:
+        return session.csrf
+    return request.cookies.get(CSRF_COOKIE) or None
+
+
+def cookie_options(request: Request) -> dict[str, Any]:
+    """How the portal's cookies are set: this site only, never to scripts, not on
+    cross-site subrequests or POSTs (SameSite=Lax), and ``Secure`` when the browser
+    reached the gateway over TLS (``https``, or ``X-Forwarded-Proto: https`` from a proxy
+    in ``forwarded_allow_ips``: uvicorn applies it to the scheme)."""
+    return {"path": "/", "httponly": True, "samesite": "lax",
+            "secure": request.url.scheme == "https"}  # fmt: skip
 
 
 def missing_page(request: Request, ctx: GatewayContext, name: str) -> HTMLResponse:
@@ -378,7 +407,7 @@ def serving_card(ctx: GatewayContext) -> dict[str, Any]:
 
 
 @router.get("/v1/catalogue", summary="Every model: schemas, versions, latency, examples",
-            responses={**JSON_OBJECT, **error_responses(401, 403)})  # fmt: skip
+            responses={**JSON_OBJECT, **error_responses(401, 403, 503)})  # fmt: skip
 async def catalogue_json(request: Request, ctx: Ctx) -> JsonResponse:
     reader(ctx, request)
     body = catalogue(ctx.models.entries(), await stats_report(ctx), base_url(request),
@@ -387,7 +416,7 @@ async def catalogue_json(request: Request, ctx: Ctx) -> JsonResponse:
 
 
 @router.get("/v1/catalogue/{name}", summary="One model's card",
-            responses={**JSON_OBJECT, **error_responses(401, 403, 404)})  # fmt: skip
+            responses={**JSON_OBJECT, **error_responses(401, 403, 404, 503)})  # fmt: skip
 async def model_json(name: str, request: Request, ctx: Ctx) -> JsonResponse:
     reader(ctx, request)  # the scope names no model: checked first, then the model
     entry = model_entry(ctx, name, reveal=True)

@@ -30,6 +30,8 @@ from services.gateway.directory import ModelEntry
 from services.gateway.errors import ApiError, JsonResponse, error_responses
 from services.gateway.routes.serving import (
     authorized_model,
+    check_batch,
+    check_fits,
     check_record,
     invalid,
     parse_json,
@@ -42,7 +44,7 @@ from services.gateway.routes.serving import (
 __all__ = ["metadata_body", "raise_for", "response_body", "router", "rows_from_inputs"]
 
 router = APIRouter(tags=["open inference protocol v2"])
-_ERRORS = error_responses(400, 401, 403, 404, 413, 422, 429, 502, 503, 504, oip=True)
+_ERRORS = error_responses(400, 401, 403, 404, 408, 413, 422, 429, 502, 503, 504, oip=True)
 _DATATYPES = {"double": "FP64", "float": "FP32", "int": "INT32", "long": "INT64",
               "string": "BYTES", "boolean": "BOOL", "enum": "BYTES"}  # fmt: skip
 _INFER_BODY = {
@@ -164,16 +166,20 @@ async def _infer(
     if version is not None and version != str(entry.champion.version):
         raise ApiError("unknown_version", f"the gateway serves {name}'s champion, "
                        f"v{entry.champion.version}, not v{version}", status=404)  # fmt: skip
-    body = parse_json(await read_body(request, client.limits.max_body_bytes))
+    headers = admit(ctx, client)  # the first row, before the body is read or parsed
+    body = parse_json(
+        await read_body(request, client.limits.max_body_bytes, ctx.config.body_timeout)
+    )
     if not isinstance(body, dict):
         raise ApiError("malformed", "an inference request is a JSON object with 'inputs'")
     rows = rows_from_inputs(body.get("inputs"), entry.contract.fields)
-    headers = admit(ctx, client, max(len(rows), 1))
+    headers = check_batch(ctx, client, name, len(rows), headers)
     base, started = str(body.get("id") or request_id(request)), time.perf_counter()
     ids = [f"{base}-{i}" for i in range(len(rows))]
+    raws = [orjson.dumps(row) for row in rows]
+    check_fits(ctx, raws)
     values = []
-    for rid, row in zip(ids, rows, strict=True):
-        raw = orjson.dumps(row)
+    for rid, row, raw in zip(ids, rows, raws, strict=True):
         try:
             values.append((rid, check_record(ctx, entry, row, raw, rid, client.name)))
         except InvalidInputError as exc:

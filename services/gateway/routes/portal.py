@@ -10,8 +10,12 @@ therefore shows ``/portal/openapi.json``, the app's document written as 3.0
 (:func:`openapi_30`), and the per-model documents are 3.0 from the start.
 
 Browsers sign in with an API token (``POST /portal/login``, a form): it is checked like
-a bearer token and kept in the ``ms_token`` cookie (HttpOnly, SameSite=Strict), which the
-gateway accepts wherever it accepts ``Authorization: Bearer``.
+a bearer token and opens a server-side session (:mod:`services.gateway.sessions`); the
+``ms_session`` cookie holds the session's random id, never the token (HttpOnly,
+SameSite=Lax, ``Secure`` over TLS). A session reads the catalogue and the portal and
+nothing else: the serving routes take ``Authorization: Bearer`` only. Every form carries
+a CSRF token (the session's, or the ``ms_csrf`` cookie's before sign-in); a POST without
+the right one is refused with 403.
 """
 
 from __future__ import annotations
@@ -22,18 +26,20 @@ from urllib.parse import parse_qs
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from services.gateway.auth import COOKIE, read_body
-from services.gateway.context import Ctx
+from services.gateway.auth import COOKIE, read_body, session_client
+from services.gateway.context import Ctx, GatewayContext
 from services.gateway.directory import ModelEntry
 from services.gateway.errors import ERROR_CODES, ApiError, JsonResponse, error_responses
 from services.gateway.routes.catalogue import (
     JSON_OBJECT,
     SCOPE,
     base_url,
+    cookie_options,
+    csrf_token,
     infer_body,
     missing_page,
     page,
@@ -42,6 +48,7 @@ from services.gateway.routes.catalogue import (
     reply_schema,
 )
 from services.gateway.routes.serving import model_entry
+from services.gateway.sessions import TTL_S, same
 
 __all__ = ["model_openapi", "openapi_30", "router", "safe_next"]
 
@@ -52,7 +59,10 @@ router.mount(
     StaticFiles(directory=Path(__file__).parent.parent / "static"),
     "portal-static",
 )
-COOKIE_MAX_AGE: Final = 8 * 3600
+COOKIE_MAX_AGE: Final = int(TTL_S)
+_FORM_BYTES: Final = 16_384
+_CSRF_REFUSED: Final = ("This form did not come from this site, or it has expired (CSRF "
+                        "check failed): reload the page and try again.")  # fmt: skip
 _WHY: Final = {
     "signin": "Sign in to read the catalogue.",
     "expired": "Your sign-in is no longer valid (the token was revoked or rotated).",
@@ -72,8 +82,7 @@ _NAME_MAPS: Final = frozenset({"properties", "patternProperties", "$defs", "defi
 @router.get("/portal", include_in_schema=False)
 async def portal(request: Request, ctx: Ctx) -> Any:
     allowed = page_reader(ctx, request) is None
-    token = request.cookies.get(COOKIE)
-    client = ctx.clients.authenticate(token) if token else None
+    client = session_client(ctx, request)
     return page(request, ctx, "portal.html", title="Developer portal",
                 models=ctx.models.entries() if allowed else [],
                 client=client.name if client else None)  # fmt: skip
@@ -125,35 +134,48 @@ async def login_page(request: Request, ctx: Ctx, why: str = "", next: str = "/ca
 
 @router.post("/portal/login", include_in_schema=False)
 async def login(request: Request, ctx: Ctx) -> Any:
-    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if kind != "application/x-www-form-urlencoded":
-        raise ApiError("malformed", f"sign in with a form (application/x-www-form-urlencoded), "
-                       f"not {kind or 'no content type'}", status=415)  # fmt: skip
-    form = parse_qs((await read_body(request, 16_384)).decode(errors="replace"), max_num_fields=8)
+    form = await _form(request, ctx)
     token, target = form.get("token", [""])[0].strip(), safe_next(form.get("next", [""])[0])
+    if not same(form.get("csrf", [""])[0], csrf_token(ctx, request)):
+        return _refused(request, ctx, target, _CSRF_REFUSED, 403)
     record = ctx.clients.authenticate(token) if token else None
-    problem = None
     if record is None:
-        problem, status = "That token is not valid (or was revoked).", 401
-    elif not ctx.config.public_catalogue and not record.allows(SCOPE):
-        problem, status = f"Client {record.name!r} lacks the {SCOPE} scope.", 403
-    if problem is not None:
-        return page(request, ctx, "login.html", title="Sign in", next=target, message=problem,
-                    error=True, status=status)  # fmt: skip
+        return _refused(request, ctx, target, "That token is not valid (or was revoked).", 401)
+    if not ctx.config.public_catalogue and not record.allows(SCOPE):
+        return _refused(request, ctx, target, f"Client {record.name!r} lacks the {SCOPE} scope.",
+                        403)  # fmt: skip
+    ctx.sessions.close(request.cookies.get(COOKIE))
+    session = ctx.sessions.open(record.name, record.token_sha256)
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        COOKIE, token, max_age=COOKIE_MAX_AGE, path="/", httponly=True, samesite="strict",
-        secure=request.url.scheme == "https",
-    )  # fmt: skip
+    response.set_cookie(COOKIE, session.id, max_age=COOKIE_MAX_AGE, **cookie_options(request))
     return response
 
 
 @router.post("/portal/logout", include_in_schema=False)
-async def logout(request: Request) -> RedirectResponse:
+async def logout(request: Request, ctx: Ctx) -> Any:
+    form = await _form(request, ctx)
+    if not same(form.get("csrf", [""])[0], csrf_token(ctx, request)):
+        return _refused(request, ctx, "/catalogue", _CSRF_REFUSED, 403)
+    ctx.sessions.close(request.cookies.get(COOKIE))
     response = RedirectResponse("/portal/login?why=signedout", status_code=303)
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict",
-                           secure=request.url.scheme == "https")  # fmt: skip
+    response.delete_cookie(COOKIE, **cookie_options(request))
     return response
+
+
+async def _form(request: Request, ctx: GatewayContext) -> dict[str, list[str]]:
+    """A posted form's fields (415 for anything but a urlencoded form)."""
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        raise ApiError("malformed", f"post a form (application/x-www-form-urlencoded), "
+                       f"not {kind or 'no content type'}", status=415)  # fmt: skip
+    body = await read_body(request, _FORM_BYTES, ctx.config.body_timeout)
+    return parse_qs(body.decode(errors="replace"), max_num_fields=8)
+
+
+def _refused(request: Request, ctx: GatewayContext, target: str, problem: str, status: int
+             ) -> HTMLResponse:  # fmt: skip
+    return page(request, ctx, "login.html", title="Sign in", next=target, message=problem,
+                error=True, status=status)  # fmt: skip
 
 
 # -- OpenAPI documents
@@ -167,7 +189,7 @@ async def openapi_doc(request: Request) -> JsonResponse:
 
 @router.get("/v1/models/{name}/openapi.json", tags=["catalogue"],
             summary="OpenAPI 3.0 document of one model",
-            responses={**JSON_OBJECT, **error_responses(401, 403, 404)})  # fmt: skip
+            responses={**JSON_OBJECT, **error_responses(401, 403, 404, 503)})  # fmt: skip
 async def model_openapi_doc(name: str, request: Request, ctx: Ctx) -> JsonResponse:
     reader(ctx, request)  # the scope names no model: checked first, then the model
     return JsonResponse(model_openapi(model_entry(ctx, name, reveal=True), base_url(request)))
@@ -236,8 +258,6 @@ def _nullable_union(out: dict[str, Any]) -> dict[str, Any]:
 _SECURITY: Final = {
     "bearer": {"type": "http", "scheme": "bearer",
                "description": "An API token: `modelstream clients create NAME --scopes ...`"},
-    "cookie": {"type": "apiKey", "in": "cookie", "name": COOKIE,
-               "description": "The portal's sign-in cookie (set by POST /portal/login)"},
 }  # fmt: skip
 _ERROR_DETAIL: Final = {
     "type": "object", "required": ["code", "message"],
@@ -315,7 +335,7 @@ def model_openapi(entry: ModelEntry, base: str) -> dict[str, Any]:
         "info": {"title": f"{name} · modelstream", "version": f"v{champion.version}",
                  "description": description},
         "servers": [{"url": base}],
-        "security": [{"bearer": []}, {"cookie": []}],
+        "security": [{"bearer": []}],
         "paths": paths,
         "components": {"schemas": _components(entry), "securitySchemes": _SECURITY},
     }  # fmt: skip

@@ -14,17 +14,21 @@ from typing import Any, Final
 import orjson
 from fastapi import Request
 
-from services.gateway.auth import authenticate, may_list_models, require
-from services.gateway.bridge import TIMEOUT, PublishError
+from services.gateway.auth import admit, authenticate, may_list_models, require
+from services.gateway.bridge import TIMEOUT, PublishError, too_large
 from services.gateway.context import GatewayContext
 from services.gateway.contract import FieldError, InvalidInputError
 from services.gateway.directory import ModelEntry
 from services.gateway.errors import ApiError
+from services.gateway.policy import Limits
 from services.registry import not_registered
 
 __all__ = [
     "DECODE_REASONS",
     "authorized_model",
+    "check_batch",
+    "check_batch_size",
+    "check_fits",
     "check_record",
     "item_result",
     "model_entry",
@@ -40,6 +44,11 @@ DECODE_REASONS: Final = frozenset({
     "unknown_fingerprint", "wrong_type", "missing_field", "unknown_field", "not_finite",
 })  # fmt: skip
 _MAX_ID: Final = 128
+_BOUND_WHY: Final = {
+    "max_batch": "this client's max_batch",
+    "burst": "this client's burst: a batch takes a token per record, all at once",
+    "quota": "this client's whole quota",
+}
 log = logging.getLogger(__name__)
 
 
@@ -187,3 +196,36 @@ def item_result(
     if outcome.get("error"):
         return item_result(index, rid, reply_error(outcome, rid), ctx, 0)
     return {"index": index, "ok": True, **success(outcome, started)}
+
+
+def check_batch_size(count: int, gateway_max: int, limits: Limits) -> None:
+    """422 ``batch_too_large`` above the most records a batch can carry: this gateway's
+    ``--max-batch``, the client's ``max_batch``, or its burst or quota (a batch takes a
+    token and a unit of quota per record, all at once)."""
+    limit, bound = limits.largest_batch, _BOUND_WHY[limits.batch_bound]
+    if gateway_max < limit:
+        limit, bound = gateway_max, "this gateway's --max-batch"
+    if count > limit:
+        raise ApiError("batch_too_large", f"{count} records; at most {limit} per batch ({bound})")
+
+
+def check_fits(ctx: GatewayContext, raws: Sequence[bytes]) -> None:
+    """413 when any record is larger than one Kafka record may be: it could never be
+    served, so nothing of the call is queued."""
+    most = ctx.serving.max_record_bytes
+    for i, raw in enumerate(raws):
+        if len(raw) > most:
+            raise ApiError("payload_too_large", f"record {i}: {too_large(len(raw), most)}")
+
+
+def check_batch(
+    ctx: GatewayContext, client: Any, name: str, count: int, headers: dict[str, str]
+) -> dict[str, str]:
+    """The rest of a call of ``count`` rows, once its first row was charged (before its
+    body was read): more than one row needs ``batch:<model>`` (403) and fits the batch
+    limits (422); then the other rows are charged (429). Returns the rate headers."""
+    if count <= 1:
+        return headers
+    require(client, f"batch:{name}")
+    check_batch_size(count, ctx.config.max_batch, client.limits)
+    return admit(ctx, client, count - 1)

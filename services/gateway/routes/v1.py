@@ -11,7 +11,7 @@ order; an item that fails carries its own error and does not fail the batch.
 from __future__ import annotations
 
 import time
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Request
@@ -22,9 +22,10 @@ from services.gateway.bridge import PublishError
 from services.gateway.context import Ctx
 from services.gateway.contract import InvalidInputError
 from services.gateway.errors import ApiError, JsonResponse, error_responses
-from services.gateway.policy import Limits
 from services.gateway.routes.serving import (
     authorized_model,
+    check_batch_size,
+    check_fits,
     check_record,
     invalid,
     item_result,
@@ -39,13 +40,8 @@ from services.gateway.routes.serving import (
 __all__ = ["router"]
 
 router = APIRouter(tags=["predict"])
-_BOUND_WHY: Final = {
-    "max_batch": "this client's max_batch",
-    "burst": "this client's burst: a batch takes a token per record, all at once",
-    "quota": "this client's whole quota",
-}
 _LINES = frozenset({"application/x-ndjson", "application/jsonl", "application/json-lines"})
-_ERRORS = error_responses(401, 403, 404, 413, 422, 429, 502, 503, 504)
+_ERRORS = error_responses(401, 403, 404, 408, 413, 422, 429, 502, 503, 504)
 _RECORD_BODY = {
     "requestBody": {
         "required": True,
@@ -113,7 +109,9 @@ class BatchResult(BaseModel):
 async def predict(name: str, request: Request, ctx: Ctx) -> JsonResponse:
     client, entry = authorized_model(ctx, request, name, f"predict:{name}")
     headers = admit(ctx, client)
-    body = await read_body(request, client.limits.max_body_bytes)
+    # one record, one Kafka message: a body that could never be produced is refused too
+    limit = min(client.limits.max_body_bytes, ctx.serving.max_record_bytes)
+    body = await read_body(request, limit, ctx.config.body_timeout)
     rid = request_id(request)
     started = time.perf_counter()
     try:
@@ -138,10 +136,13 @@ async def predict(name: str, request: Request, ctx: Ctx) -> JsonResponse:
 )  # fmt: skip
 async def batch(name: str, request: Request, ctx: Ctx) -> JsonResponse:
     client, entry = authorized_model(ctx, request, name, f"batch:{name}")
-    body = await read_body(request, client.limits.max_body_bytes)
+    headers = admit(ctx, client)  # the first record, before the body is read or parsed
+    body = await read_body(request, client.limits.max_body_bytes, ctx.config.body_timeout)
     records = _records(body, request.headers.get("content-type", ""))
-    _check_batch_size(len(records), ctx.config.max_batch, client.limits)
-    headers = admit(ctx, client, max(len(records), 1))
+    check_batch_size(len(records), ctx.config.max_batch, client.limits)
+    check_fits(ctx, [raw for _, raw in records])
+    if len(records) > 1:
+        headers = admit(ctx, client, len(records) - 1)
     base, started = request_id(request), time.perf_counter()
     ids = [f"{base}-{i}" for i in range(len(records))]
     outcomes: list[Any] = [None] * len(records)
@@ -162,17 +163,6 @@ async def batch(name: str, request: Request, ctx: Ctx) -> JsonResponse:
     summary = {"model": name, "count": len(results), "succeeded": ok,
                "failed": len(results) - ok, "results": results}  # fmt: skip
     return JsonResponse(summary, headers=headers)
-
-
-def _check_batch_size(count: int, gateway_max: int, limits: Limits) -> None:
-    """422 ``batch_too_large`` above the most records a batch can carry: this gateway's
-    ``--max-batch``, the client's ``max_batch``, or its burst or quota (a batch takes a
-    token and a unit of quota per record, all at once)."""
-    limit, bound = limits.largest_batch, _BOUND_WHY[limits.batch_bound]
-    if gateway_max < limit:
-        limit, bound = gateway_max, "this gateway's --max-batch"
-    if count > limit:
-        raise ApiError("batch_too_large", f"{count} records; at most {limit} per batch ({bound})")
 
 
 def _records(body: bytes, content_type: str) -> list[tuple[Any, bytes]]:

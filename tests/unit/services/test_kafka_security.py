@@ -11,7 +11,7 @@ from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceTyp
 from services.deployment import global_needs
 from services.registry._view import RegistryView
 from services.security import ROLES, AclSpec, RoleError, acls_for, table_rows, to_binding
-from services.security.acls import MONITOR_RESTORE_GROUP, REGISTRY_VIEW_GROUP
+from services.security.acls import MONITOR_RESTORE_GROUP, REGISTRY_VIEW_GROUP, permits
 from services.security.admin import check_user, from_binding
 from services.sink import SinkConfig
 from streams.kafka import Topics
@@ -51,10 +51,50 @@ def test_scorer_reads_its_models_and_writes_anywhere_in_the_deployment() -> None
     assert got == (
         topic(f"{P}.a.requests", "READ")
         | REGISTRY_READER
-        | topic(f"{P}.", "WRITE", "CREATE", pattern="PREFIXED")
+        | topic(f"{P}.", "WRITE", "CREATE", "DESCRIBE_CONFIGS", pattern="PREFIXED")
+        | topic(f"{P}._", "WRITE", pattern="PREFIXED")  # the DENY
         | {("GROUP", "LITERAL", f"{P}.scorer", "READ")}
         | {("TRANSACTIONAL_ID", "LITERAL", f"{P}.scorer.1", op) for op in ("WRITE", "DESCRIBE")}
     )
+
+
+INTERNAL_OWNERS = {
+    f"{P}._models": {"registry"},
+    f"{P}._routing": {"registry"},
+    f"{P}._model_events": {"registry"},
+    f"{P}._clients": {"clients-admin"},
+    f"{P}._monitor_state": {"monitor"},
+}
+# internal topics created on first use rather than with the deployment
+LATE_INTERNAL_OWNERS = {f"{P}._redrives": {"dlq"}}
+
+
+def role_specs(role: str) -> list[AclSpec]:
+    found = ROLES[role]
+    kwargs: dict = {"models": ["a"]} if found.models == "required" else {}
+    return acls_for(role, P, f"User:{role}", **kwargs)
+
+
+def test_internal_topics_are_written_by_their_owners_only() -> None:
+    """Every ``<prefix>._*`` topic: the roles the broker lets WRITE it are its owners;
+    the scorer's prefixed WRITE is cut back by an explicit DENY."""
+    internal = {s.name for s in Topics(P).global_specs(1) if s.name.startswith(f"{P}._")}
+    assert internal == set(INTERNAL_OWNERS), "a new internal topic needs an owner here"
+    for name, owners in (INTERNAL_OWNERS | LATE_INTERNAL_OWNERS).items():
+        writers = {role for role in ROLES if permits(role_specs(role), "WRITE", "TOPIC", name)}
+        assert writers == owners, name
+    scorer = role_specs("scorer")
+    assert permits(scorer, "WRITE", "TOPIC", f"{P}.a.replies")
+    assert not permits(scorer, "WRITE", "TOPIC", f"{P}._anything_added_later")
+    deny = [s for s in scorer if s.permission == "DENY"]
+    assert [(s.operation, s.name, s.pattern) for s in deny] == [("WRITE", f"{P}._", "PREFIXED")]
+
+
+def test_a_deny_rule_reaches_the_broker_as_a_deny() -> None:
+    (deny,) = [s for s in role_specs("scorer") if s.permission == "DENY"]
+    binding = to_binding(deny)
+    assert binding.permission_type.name == "DENY"
+    assert from_binding(binding) == deny
 
 
 def test_scorer_of_every_model_and_instance_is_prefixed() -> None:
@@ -171,11 +211,12 @@ def test_bad_role_arguments_say_what_to_change(role: str, kwargs: dict, message:
         acls_for(role, P, "User:x", **kwargs)
 
 
-def test_only_allow_rules_and_every_rule_says_why() -> None:
+def test_deny_only_where_an_allow_reaches_too_far_and_every_rule_says_why() -> None:
     for role, found in ROLES.items():
         kwargs = {"models": ["a"]} if found.models != "none" else {}
         for spec in acls_for(role, P, "User:x", **kwargs):
-            assert spec.permission == "ALLOW" and spec.principal == "User:x"
+            assert spec.principal == "User:x"
+            assert spec.permission == "ALLOW" or (role, spec.name) == ("scorer", f"{P}._")
             assert spec.why, f"{role}: {spec} has no reason"
 
 
@@ -237,3 +278,32 @@ def doc_rows(role: str) -> list[list[str]]:
         name = name.replace("PFX", "<prefix>").replace("MDL", "<model>").replace("INST", "<i>")
         rows.append([resource, pattern, f"`{name}`", op, why])
     return rows
+
+
+def test_the_admin_password_is_printed_only_by_the_start_that_creates_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from services.cli import _print_admin
+    from services.security.local import PASSWORD_FILE, create_credentials
+
+    admin = create_credentials(tmp_path)
+    _print_admin(admin, tmp_path, created=True)
+    first = capsys.readouterr().out
+    assert f"MODELSTREAM_KAFKA_PASSWORD={admin.password}" in first
+    _print_admin(admin, tmp_path, created=False)
+    again = capsys.readouterr().out
+    assert admin.password not in again
+    assert f"MODELSTREAM_KAFKA_PASSWORD_FILE={(tmp_path / PASSWORD_FILE).absolute()}" in again
+    assert (tmp_path / PASSWORD_FILE).stat().st_mode & 0o777 == 0o600
+
+
+def test_the_runtime_reads_a_password_file(tmp_path: Path) -> None:
+    from services.runtime import _password
+    from services.settings import Settings
+
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    assert _password(Settings(kafka_password_file=secret)) == "s3cret"
+    assert _password(Settings(kafka_password="given", kafka_password_file=secret)) == "given"
+    with pytest.raises(Exception, match="cannot be read"):
+        _password(Settings(kafka_password_file=tmp_path / "missing"))

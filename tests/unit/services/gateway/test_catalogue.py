@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shlex
 import threading
 from datetime import UTC, datetime
@@ -88,17 +89,28 @@ class Directory:
 
 
 class Clients:
-    """Tokens → records, like ClientDirectory.authenticate."""
+    """Tokens → records, like ClientDirectory.authenticate (and get, by name)."""
 
     def __init__(self, **tokens: tuple[str, ...]) -> None:
         self._tokens = {
-            token: SimpleNamespace(name=f"client-{token}", limits=Limits(),
+            token: SimpleNamespace(name=f"client-{token}", limits=Limits(), active=True,
+                                   token_sha256=f"{token:0>64}"[-64:],
                                    allows=lambda scope, s=scopes: scope in s)
             for token, scopes in tokens.items()
         }  # fmt: skip
 
     def authenticate(self, token: str) -> Any:
         return self._tokens.get(token)
+
+    def get(self, name: str) -> Any:
+        return next((r for r in self._tokens.values() if r.name == name), None)
+
+
+def form_csrf(html: str) -> str:
+    """The CSRF token a rendered page's forms post."""
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match is not None, "the page has no form with a CSRF token"
+    return match.group(1)
 
 
 STATS = ModelStats("churn", 3600, 7200, 2.0, 1.25, 3.5, 9.0, 0.001, 0.0, "2025-03-02 10:00:00")
@@ -111,6 +123,7 @@ def context(public: bool = False, stats: Any = None) -> GatewayContext:
         ready=True,
         mode="kafka",
         kafka=BROKER,
+        max_record_bytes=995_904,
     )
     clients = Clients(reader=("catalogue:read",), caller=("predict:churn",))
     return GatewayContext(
@@ -366,19 +379,23 @@ def test_pages_redirect_to_sign_in_then_render() -> None:
     redirect = client.get("/catalogue/churn")
     assert redirect.status_code == 303
     assert redirect.headers["location"] == "/portal/login?next=%2Fcatalogue%2Fchurn&why=signin"
-    refused = client.post("/portal/login", data={"token": "wrong", "next": "/catalogue/churn"})
+    csrf = form_csrf(client.get("/portal/login").text)
+    refused = client.post("/portal/login", data={"token": "wrong", "next": "/catalogue/churn",
+                                                 "csrf": csrf})  # fmt: skip
     assert refused.status_code == 401 and "not valid" in refused.text
-    forbidden = client.post("/portal/login", data={"token": "caller"})
+    forbidden = client.post("/portal/login", data={"token": "caller", "csrf": csrf})
     assert forbidden.status_code == 403 and "catalogue:read" in forbidden.text
-    signed = client.post("/portal/login", data={"token": "reader", "next": "/catalogue/churn"})
+    signed = client.post("/portal/login", data={"token": "reader", "next": "/catalogue/churn",
+                                                "csrf": csrf})  # fmt: skip
     assert signed.status_code == 303 and signed.headers["location"] == "/catalogue/churn"
     cookie = signed.headers["set-cookie"]
-    assert "ms_token=reader" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert "ms_session=" in cookie and "reader" not in cookie
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
     page = client.get("/catalogue/churn")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "/v1/models/churn/predict" in page.text and "it&#39;s free text" in page.text
-    out = client.post("/portal/logout")
-    assert out.status_code == 303 and 'ms_token=""' in out.headers["set-cookie"]
+    out = client.post("/portal/logout", data={"csrf": form_csrf(page.text)})
+    assert out.status_code == 303 and 'ms_session=""' in out.headers["set-cookie"]
 
 
 def test_public_catalogue_and_portal_pages() -> None:
@@ -398,7 +415,9 @@ def test_public_catalogue_and_portal_pages() -> None:
 
 def test_sign_in_only_returns_to_this_site() -> None:
     client = TestClient(create_app(context()), follow_redirects=False)
-    signed = client.post("/portal/login", data={"token": "reader", "next": "//evil.example/x"})
+    csrf = form_csrf(client.get("/portal/login").text)
+    signed = client.post("/portal/login", data={"token": "reader", "next": "//evil.example/x",
+                                                "csrf": csrf})  # fmt: skip
     assert signed.headers["location"] == "/catalogue"
     wrong_type = client.post("/portal/login", json={"token": "reader"})
     assert wrong_type.status_code == 415

@@ -23,13 +23,16 @@ from tests.unit.services.gateway.test_catalogue import Directory, entry
 
 Tensor = pb.ModelInferRequest.InferInputTensor
 SCOPES = {
-    "caller": ("predict:churn",),
+    "caller": ("predict:churn", "batch:churn"),
+    "single": ("predict:churn",),
     "other": ("predict:fraud",),
     "reader": ("catalogue:read",),
     "tiny": ("predict:churn",),
-    "slow": ("predict:churn",),
+    "slow": ("predict:churn", "batch:churn"),
+    "few": ("predict:churn", "batch:churn"),
 }
-LIMITS = {"tiny": Limits(max_body_bytes=64), "slow": Limits(rate_per_s=0.001, burst=2)}
+LIMITS = {"tiny": Limits(max_body_bytes=64), "slow": Limits(rate_per_s=0.001, burst=2),
+          "few": Limits(max_batch=2)}  # fmt: skip
 
 
 class Clients:
@@ -49,6 +52,7 @@ class Serving:
     """Answers every row with ``outcome`` (a reply is made per row when it is None)."""
 
     ready = True
+    max_record_bytes = 995_904
 
     def __init__(self) -> None:
         self.outcome: Any = None
@@ -169,7 +173,9 @@ def test_model_metadata_and_ready(servicer: InferenceServicer) -> None:
         ("ModelInfer", rows_request(), "tiny", "RESOURCE_EXHAUSTED", "at most 64"),
         ("ModelInfer", pb.ModelInferRequest(model_name="churn"), "caller", "INVALID_ARGUMENT",
          "non-empty list of tensors"),
-        ("ModelInfer", rows_request(3), "slow", "INVALID_ARGUMENT", "batches of at most 2"),
+        ("ModelInfer", rows_request(3), "slow", "INVALID_ARGUMENT", "at most 2 per batch"),
+        ("ModelInfer", rows_request(2), "single", "PERMISSION_DENIED", "lacks the scope batch"),
+        ("ModelInfer", rows_request(3), "few", "INVALID_ARGUMENT", "this client's max_batch"),
     ],
 )  # fmt: skip
 def test_refusals_in_rest_order(
@@ -202,6 +208,36 @@ def test_rate_limit_says_when_to_retry(servicer: InferenceServicer) -> None:
     assert context.code is grpc.StatusCode.RESOURCE_EXHAUSTED
     trailing = dict(context.trailing)
     assert trailing["ms-error-code"] == "rate_limited" and int(trailing["retry-after"]) > 0
+
+
+def test_one_row_needs_only_predict(servicer: InferenceServicer, serving: Serving) -> None:
+    response, _ = call(servicer, "ModelInfer", rows_request(1, id="one"), "single")
+    assert response.id == "one" and [rid for rid, _ in serving.sent] == ["one-0"]
+
+
+def test_rate_limit_is_charged_before_the_tensors_are_decoded(
+    servicer: InferenceServicer, serving: Serving
+) -> None:
+    call(servicer, "ModelInfer", rows_request(2), "slow")  # the whole burst
+    garbage = pb.ModelInferRequest(model_name="churn")  # no tensors: 400 if it were decoded
+    context = call(servicer, "ModelInfer", garbage, "slow")
+    assert context.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert dict(context.trailing)["ms-error-code"] == "rate_limited"
+
+
+def test_past_the_in_flight_limit_infer_is_unavailable_with_retry_after(
+    servicer: InferenceServicer, serving: Serving
+) -> None:
+    gate = servicer._ctx.in_flight
+    gate.count = gate.limit  # every slot taken by calls being served
+    context = call(servicer, "ModelInfer", rows_request(1), "caller")
+    assert context.code is grpc.StatusCode.UNAVAILABLE
+    trailing = dict(context.trailing)
+    assert trailing["ms-error-code"] == "overloaded" and trailing["retry-after"] == "1"
+    assert not serving.sent and gate.count == gate.limit
+    gate.count = 0
+    call(servicer, "ModelInfer", rows_request(1), "caller")
+    assert gate.count == 0 and len(serving.sent) == 1  # the slot is given back
 
 
 def test_contract_refusal_names_fields_and_goes_to_the_dlq(

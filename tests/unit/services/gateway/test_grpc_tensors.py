@@ -159,7 +159,8 @@ def test_outputs_round_trip_through_tritonclient() -> None:
 def test_status_table() -> None:
     expected = {
         400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
-        404: "NOT_FOUND", 413: "RESOURCE_EXHAUSTED", 422: "INVALID_ARGUMENT",
+        404: "NOT_FOUND", 408: "DEADLINE_EXCEEDED", 413: "RESOURCE_EXHAUSTED",
+        422: "INVALID_ARGUMENT",
         429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 502: "INTERNAL", 503: "UNAVAILABLE",
         504: "DEADLINE_EXCEEDED",
     }  # fmt: skip

@@ -85,6 +85,34 @@ def test_a_feedback_clock_in_the_future_expires_nothing() -> None:
     assert watch.spec.label_ttl_ms > FEEDBACK_SKEW_MS  # the clamp keeps the clock in range
 
 
+def test_a_prediction_clock_in_the_future_expires_nothing() -> None:
+    watch = ModelWatch(channel_spec())  # labels wait an hour
+    for i in range(100):
+        watch.on_prediction(record(i, {"x0": 0.0}), now_ms=T0 + 100)
+    # one scorer's clock is a year ahead: its ts moves neither the watch's clock nor the
+    # joiner's, so the next feedback records are clamped near now and join
+    bad = record(100, {"x0": 0.0}) | {"ts": T0 + 365 * 86_400_000}
+    watch.on_prediction(bad, now_ms=T0 + 100)
+    assert watch.clamped == 1
+    assert watch.latest_ts == T0 + 100 + FEEDBACK_SKEW_MS
+    for i in range(101):
+        watch.on_feedback(feedback(i, "True", T0 + 200 + i), now_ms=T0 + 200)
+    stats = watch.joiner.stats
+    assert (stats.joined, stats.expired_predictions, stats.late_labels) == (101, 0, 0)
+
+
+def test_a_replayed_log_keeps_its_own_clock() -> None:
+    watch = ModelWatch(channel_spec())
+    # a log from a year on (a replay, a test): its first record sets the watch's clock
+    later = T0 + 365 * 86_400_000
+    for i in range(50):
+        watch.on_prediction(record(i, {"x0": 0.0}) | {"ts": later + i}, now_ms=T0)
+    assert (watch.clamped, watch.latest_ts) == (0, later + 49)
+    for i in range(50):
+        watch.on_feedback(feedback(i, "True", later + 100 + i), now_ms=T0)
+    assert (watch.clamped, watch.joiner.stats.joined) == (0, 50)
+
+
 def test_labels_that_arrive_before_their_predictions_join() -> None:
     watch = ModelWatch(dataclasses.replace(channel_spec(), reference_profile=None))
     rng = random.Random(4)
