@@ -58,6 +58,11 @@ class BenchTopics:
     def _name(self, kind: str) -> str:
         return self.topics.model_topic(MODEL, kind)
 
+    def _reply_topic(self, kind: str) -> str:
+        """A reply-to topic of the bench's own: named as a scorer accepts one
+        (``<prefix>.<name>.replies``), as any client's must be."""
+        return self.topics.model_topic(f"{MODEL}-{kind}", "replies")
+
     @property
     def prefix(self) -> str:
         return self.topics.prefix
@@ -88,7 +93,7 @@ class BenchTopics:
 
     @property
     def latency_replies(self) -> str:
-        return self._name("latency-replies")
+        return self._reply_topic("latency")
 
     @property
     def swap_requests(self) -> str:
@@ -109,11 +114,11 @@ class BenchTopics:
     @property
     def fast_replies(self) -> str:
         """The at-least-once scorer's latency replies."""
-        return self._name("fast-replies")
+        return self._reply_topic("fast")
 
     def impact_replies(self, model: str) -> str:
         """Replies of the shadow-impact phase's requests to ``model``."""
-        return self._name(f"impact-replies-{model}")
+        return self._reply_topic(f"impact-{model}")
 
     @property
     def warmup(self) -> str:
