@@ -48,6 +48,16 @@ first registration, and serving processes trust ``<data dir>/keys/*.pub`` by def
 (``MODELSTREAM_TRUSTED_KEYS``, ``MODELSTREAM_ALLOW_UNSIGNED`` at the process edge). A view
 built without a trust checks only SHA-256: for tools and tests, never for serving.
 
+Archival: :meth:`Registry.archive` exports a version to ``<dir>/<name>-v<version>/``
+(the artifact's exact bytes, ``metadata.json``, ``signature.json``, and a ``MANIFEST.json``
+of SHA-256s; written aside, then renamed). :meth:`Registry.remove` then writes tombstones
+for every key of the version in one transaction with a ``removed`` event, refused while it
+is champion, challenger or backup (an earlier champion leaves the rollback history), so
+compaction drops it and the models topic stops growing. :meth:`Registry.restore` checks an
+archive (:func:`read_archive`) and publishes the same records under the same number with a
+``restored`` event: it verifies with the same signature. A view forgets a tombstoned
+version; its number is not handed out again while the tombstones last.
+
 Kafka ACLs keep the topics themselves to trusted writers: grant ``Write`` on topics
 ``<prefix>._models``, ``<prefix>._routing`` and ``<prefix>._model_events`` and
 ``Write``/``Describe`` on the prefixed TransactionalId ``<prefix>._registry.`` to the
@@ -75,10 +85,13 @@ Errors (all :class:`RegistryError`)::
     ├── RoutingError                 the routing change is not possible
     │   └── NoPreviousChampionError  rollback with no earlier champion to return to
     ├── ConcurrentChangeError        another writer changed the same model meanwhile
+    ├── ArchiveError                 an archive directory is incomplete, altered or in the way
     └── RegistryUnavailableError     Kafka could not be read or written in time
 """
 
+from services.registry._archive import Archive, read_archive
 from services.registry._errors import (
+    ArchiveError,
     ArtifactTooLargeError,
     ConcurrentChangeError,
     IntegrityError,
@@ -120,6 +133,8 @@ from services.registry._view import RegistryView
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_MAX_ARTIFACT_BYTES",
+    "Archive",
+    "ArchiveError",
     "ArtifactTooLargeError",
     "Change",
     "ConcurrentChangeError",
@@ -152,5 +167,6 @@ __all__ = [
     "load_public_keys",
     "local_signer",
     "not_registered",
+    "read_archive",
     "reference_profile",
 ]

@@ -14,6 +14,7 @@
     ├── RoutingError                 the routing change is not possible
     │   └── NoPreviousChampionError  rollback with no earlier champion to return to
     ├── ConcurrentChangeError        another writer changed the same model meanwhile
+    ├── ArchiveError                 an archive directory is incomplete, altered or in the way
     └── RegistryUnavailableError     Kafka could not be read or written in time
 """
 
@@ -26,6 +27,7 @@ from typing import Final
 from streams.kafka import MODEL_NAME
 
 __all__ = [
+    "ArchiveError",
     "ArtifactTooLargeError",
     "ConcurrentChangeError",
     "IntegrityError",
@@ -95,6 +97,11 @@ class NoPreviousChampionError(RoutingError):
 
 class ConcurrentChangeError(RegistryError):
     """Another writer changed the same model while this change was being written."""
+
+
+class ArchiveError(RegistryError):
+    """An archive directory is not one, misses a file, was altered (a SHA-256 of its
+    manifest does not match), or a different archive is in the way of a new one."""
 
 
 class RegistryUnavailableError(RegistryError):

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
 import pandas as pd
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from services.registry import _artifact, _routing, _wire
+from services.registry import _archive, _artifact, _routing, _wire
 from services.registry._draft import Draft, check_size, make_draft
 from services.registry._errors import (
     ConcurrentChangeError,
@@ -20,7 +22,7 @@ from services.registry._errors import (
     RegistryUnavailableError,
 )
 from services.registry._model import ModelVersion, Routing
-from services.registry._signing import Signer
+from services.registry._signing import Signature, Signer
 from services.registry._view import RegistryView
 from streams.kafka import KafkaConfig, Topics, make_producer
 
@@ -33,7 +35,7 @@ _FENCED: Final = frozenset(
     {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
 )
 T = TypeVar("T")
-Record = tuple[str, str, bytes]  # topic, key, value
+Record = tuple[str, str, bytes | None]  # topic, key, value (None: a tombstone)
 
 
 class Registry:
@@ -149,7 +151,8 @@ class Registry:
             at = _now()
             number = self._view.next_version(name)
             version = draft.version(number, author=self.actor, at=at, chunk_count=len(chunks))
-            records = self._version_records(version, chunks)
+            signature = None if self.signer is None else self.signer.sign(version)
+            records = self._version_records(version, chunks, signature)
             summary = _summary(version) | {"key_id": self.signer and self.signer.key_id}
             records.append(self._event(name, number, "register", draft.description, summary))
             decision = _routing.assign(self._view.routing(name), name, number, draft.role)
@@ -160,15 +163,17 @@ class Registry:
 
         return self._transact(name, plan)
 
-    def _version_records(self, version: ModelVersion, chunks: list[bytes]) -> list[Record]:
+    def _version_records(
+        self, version: ModelVersion, chunks: list[bytes], signature: Signature | None
+    ) -> list[Record]:
         name, number, count = version.name, version.version, len(chunks)
         chunk_codec, models = _wire.codec("chunk"), self._topics.models
         records: list[Record] = []
         for index, piece in enumerate(chunks):
             value = chunk_codec.encode_avro(_wire.chunk_record(name, number, index, count, piece))
             records.append((models, _wire.chunk_key(name, number, index), value))
-        if self.signer is not None:
-            records.append(_signature_record(models, version, self.signer))
+        if signature is not None:
+            records.append(_signature_record(models, version, signature))
         metadata = _wire.codec("model_metadata").encode_avro(_wire.version_to_record(version))
         if len(metadata) > MAX_RECORD_BYTES:
             raise InvalidModelError(
@@ -177,6 +182,66 @@ class Registry:
                 "fewer columns or shorten the description and hyperparameters"
             )
         return [*records, (models, version.key, metadata)]
+
+    # -- archival
+
+    def archive(self, name: str, version: int, to: Path) -> Path:
+        """Export ``version`` (artifact, metadata, signature) to ``to/<name>-v<version>``;
+        the artifact is fetched and SHA-256 checked first. Writes nothing to Kafka."""
+        self._view.sync()
+        mv = self._view.version(name, version)
+        signature = self._view.signature(name, version)
+        data = self._view.artifact(name, version)
+        return _archive.write_archive(to, _archive.Archive(mv, signature, data))
+
+    def remove(self, name: str, version: int, *, reason: str = "", archived_to: str = "") -> None:
+        """Tombstone every record of ``version`` (chunks, signature, metadata) in one
+        transaction with a ``removed`` event, so compaction drops it. Refused
+        (:class:`RoutingError`) while it is champion, challenger or backup; an earlier
+        champion leaves the rollback history in the same transaction."""
+
+        def plan() -> tuple[list[Record], None]:
+            mv = self._view.version(name, version)
+            routing = self._view.routing(name)
+            _routing.refuse_removal(routing, name, version)
+            records: list[Record] = [(self._topics.models, key, None) for key in _wire.keys_of(mv)]
+            if routing is not None and version in routing.previous_champions:
+                kept = tuple(v for v in routing.previous_champions if v != version)
+                history = replace(routing, previous_champions=kept)
+                stamped = _routing.stamp(
+                    history, actor=self.actor, reason=f"removed v{version}", at=_now()
+                )
+                value = _wire.codec("routing").encode_avro(_wire.routing_to_record(stamped))
+                records.append((self._topics.routing, name, value))
+            details = _summary(mv) | {"archived_to": archived_to}
+            records.append(self._event(name, version, "removed", reason, details))
+            return records, None
+
+        self._transact(name, plan)
+
+    def restore(self, path: Path, *, reason: str = "") -> ModelVersion:
+        """Publish an archive again under its own version number, with the same chunks
+        count, signature and metadata (it verifies as before), and a ``restored`` event.
+        Refused if that version is on the topic already."""
+        archived = _archive.read_archive(path)
+        mv = archived.version
+        chunks = _archive.pieces(archived.data, mv.chunk_count)
+
+        def plan() -> tuple[list[Record], ModelVersion]:
+            if mv.version in {v.version for v in self._known_versions(mv.name)}:
+                raise InvalidModelError(
+                    f"{mv.key} is already registered, so its archive {path} was not restored; "
+                    f"`modelstream models show {mv.name}` lists the versions on the topic"
+                )
+            records = self._version_records(mv, chunks, archived.signature)
+            key_id = archived.signature and archived.signature.key_id
+            details = _summary(mv) | {"restored_from": str(path), "key_id": key_id}
+            return [*records, self._event(mv.name, mv.version, "restored", reason, details)], mv
+
+        return self._transact(mv.name, plan)
+
+    def _known_versions(self, name: str) -> list[ModelVersion]:
+        return self._view.versions(name) if name in self._view.models() else []
 
     # -- routing
 
@@ -314,7 +379,7 @@ def _now() -> datetime:
     return _wire.from_millis(_wire.to_millis(datetime.now(UTC)))
 
 
-def _produce(producer: Producer, topic: str, key: str, value: bytes) -> None:
+def _produce(producer: Producer, topic: str, key: str, value: bytes | None) -> None:
     while True:
         try:
             producer.produce(topic, key=key.encode(), value=value)
@@ -343,8 +408,7 @@ def _summary(version: ModelVersion) -> dict[str, Any]:
     }
 
 
-def _signature_record(topic: str, version: ModelVersion, signer: Signer) -> Record:
-    signature = signer.sign(version)
+def _signature_record(topic: str, version: ModelVersion, signature: Signature) -> Record:
     record = {
         "model": version.name, "version": version.version,
         "key_id": signature.key_id, "signature": signature.value,

@@ -37,6 +37,7 @@ __all__ = [
     "Decision",
     "assign",
     "promote",
+    "refuse_removal",
     "rollback",
     "set_backup",
     "set_challenger",
@@ -139,6 +140,28 @@ def assign(
 def stamp(routing: Routing, *, actor: str, reason: str, at: datetime) -> Routing:
     """Who changed the routing, when and why."""
     return replace(routing, updated_at=at, updated_by=actor, reason=reason)
+
+
+def refuse_removal(routing: Routing | None, name: str, version: int) -> None:
+    """Raise :class:`RoutingError` if ``version`` serves in a role (it cannot be removed).
+
+    >>> refuse_removal(Routing("churn", champion=2), "churn", 1)
+    >>> try:
+    ...     refuse_removal(Routing("churn", champion=2, backup=1), "churn", 1)
+    ... except RoutingError as exc:
+    ...     print(str(exc).replace("; ", ";\\n"))
+    churn v1 is the backup, so it was not removed;
+    clear it first (`modelstream models clear-backup churn`)
+    """
+    role = routing.role_of(version) if routing else None
+    if role is None:
+        return
+    next_step = {
+        "champion": f"promote another version first (`modelstream models promote {name} N`)",
+        "challenger": f"clear it first (`modelstream models clear-challenger {name}`)",
+        "backup": f"clear it first (`modelstream models clear-backup {name}`)",
+    }[role]
+    raise RoutingError(f"{name} v{version} is the {role}, so it was not removed; {next_step}")
 
 
 def _require(current: Routing | None) -> Routing:

@@ -46,6 +46,7 @@ __all__ = [
     "earlier_schemas",
     "event_record",
     "from_millis",
+    "keys_of",
     "parse_key",
     "routing_from_record",
     "routing_to_record",
@@ -141,6 +142,19 @@ def chunk_key(model: str, version: int, index: int) -> str:
 
 def signature_key(model: str, version: int) -> str:
     return f"{model}/{version}/signature"
+
+
+def keys_of(mv: ModelVersion) -> list[str]:
+    """Every key of one version on the models topic, metadata first (so a tombstoned
+    version disappears before its chunks do).
+
+    >>> from datetime import UTC, datetime
+    >>> keys_of(ModelVersion("m", 2, "regression", {}, (), "a", datetime.now(UTC),
+    ...                      "joblib", "00", 9, 2))
+    ['m/2', 'm/2/signature', 'm/2/chunk/0', 'm/2/chunk/1']
+    """
+    keys = [mv.key, signature_key(mv.name, mv.version)]
+    return keys + [chunk_key(mv.name, mv.version, index) for index in range(mv.chunk_count)]
 
 
 def parse_key(key: str) -> VersionKey | ChunkKey | SignatureKey | None:

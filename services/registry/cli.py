@@ -323,6 +323,47 @@ def rollback(name: Name, reason: Reason = "", actor: Actor = "") -> None:
         _print_routing(registry.rollback(name, reason=reason))
 
 
+@models_app.command("archive")
+def archive(
+    name: Name,
+    version: Version,
+    to: Annotated[Path, typer.Option(help="Directory the archive goes in, as <name>-v<version>")],
+    remove: Annotated[
+        bool,
+        typer.Option(help="Then remove the version from the models topic (tombstones); "
+                     "refused while it is champion, challenger or backup"),
+    ] = False,
+    reason: Reason = "",
+    actor: Actor = "",
+) -> None:  # fmt: skip
+    """Export VERSION's artifact, metadata and signature to a directory (`restore` brings
+    it back); with --remove, compaction then drops it from the registry topic."""
+    with _registry(actor) as registry:
+        path = registry.archive(name, version, to)
+        console.print(f"archived {name} v{version} to {path}", soft_wrap=True, markup=False)
+        if remove:
+            registry.remove(name, version, reason=reason, archived_to=str(path))
+            console.print(f"removed {name} v{version} from the registry; "
+                          f"`modelstream models restore {path}` brings it back",
+                          soft_wrap=True, markup=False)  # fmt: skip
+    print(f"archive={path}")
+
+
+@models_app.command("restore")
+def restore(
+    path: Annotated[Path, typer.Argument(help="An archive directory (<dir>/<name>-v<version>)")],
+    reason: Reason = "",
+    actor: Actor = "",
+) -> None:
+    """Publish an archived version again, same number and signature (checks the
+    archive's SHA-256s first; refused if that version is registered)."""
+    with _registry(actor) as registry:
+        mv = registry.restore(path, reason=reason)
+    console.print(f"restored {mv.name} v{mv.version} (sha256 {mv.artifact_sha256[:12]}) from "
+                  f"{path}", soft_wrap=True, markup=False)  # fmt: skip
+    print(f"version={mv.version}")
+
+
 def _print_routing(routing: Routing) -> None:
     champion, challenger, backup, _, _ = _routing_cells(routing)
     console.print(

@@ -22,9 +22,11 @@ from river import linear_model, preprocessing
 from sklearn.linear_model import LogisticRegression
 
 from services.registry import (
+    Archive,
     ArtifactTooLargeError,
     ConcurrentChangeError,
     IntegrityError,
+    InvalidModelError,
     NoPreviousChampionError,
     Registry,
     RegistryView,
@@ -37,6 +39,7 @@ from services.registry import (
     VersionAdded,
     load_public_keys,
 )
+from services.registry._archive import write_archive
 from services.registry._wire import chunk_key, chunk_record, codec
 from streams.kafka import KafkaConfig, Topics, ensure_topics, make_admin, make_consumer
 
@@ -306,6 +309,46 @@ def test_concurrent_writers_of_one_model_cannot_both_win(
     routing = view.routing("churn")
     assert routing is not None and routing.challenger == 2  # ana's record never landed
     assert registry.register("churn", sklearn_model(), SCHEMA).version == 3
+
+
+def test_archive_remove_restore_returns_the_same_signed_version(
+    kafka: KafkaConfig, topics: Topics, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    signer = Signer.generate()
+    with Registry(kafka, topics, actor="ana", signer=signer) as writer:
+        writer.register("churn", sklearn_model(), SCHEMA)
+        writer.register("churn", sklearn_model(), SCHEMA, role="champion")  # v1 -> history
+        before, signature = writer.view.artifact("churn", 1), writer.view.signature("churn", 1)
+        with pytest.raises(RoutingError, match="churn v2 is the champion, so it was not removed"):
+            writer.remove("churn", 2)
+        path = writer.archive("churn", 1, tmp_path)
+        assert writer.archive("churn", 1, tmp_path) == path  # idempotent
+        writer.remove("churn", 1, reason="retired", archived_to=str(path))
+
+        with RegistryView(kafka, topics) as fresh:
+            fresh.sync()
+            assert [v.version for v in fresh.versions("churn")] == [2]
+            routing = fresh.routing("churn")
+            assert routing is not None and routing.previous_champions == ()
+        with pytest.raises(InvalidModelError, match="churn/2 is already registered"):
+            writer.restore(
+                write_archive(
+                    tmp_path,
+                    Archive(
+                        writer.view.version("churn", 2), None, writer.view.artifact("churn", 2)
+                    ),
+                )
+            )
+        assert writer.restore(path, reason="audit").version == 1
+
+    with RegistryView(kafka, topics, trust=Trust.of(signer.public_key)) as trusting:
+        trusting.sync()
+        assert [v.version for v in trusting.versions("churn")] == [1, 2]
+        assert trusting.artifact("churn", 1) == before
+        assert trusting.signature("churn", 1) == signature
+        assert hasattr(trusting.load_model("churn", 1), "predict")
+    actions = [e["action"] for e in events(kafka, topics, unique("events"))]
+    assert actions[-2:] == ["removed", "restored"]
 
 
 # ----------------------------------------------------------------------------- the CLI
