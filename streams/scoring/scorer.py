@@ -23,8 +23,12 @@ once (``read_committed``).
 Errors (exactly-once): ``txn_requires_abort`` → abort, rewind every partition to its
 committed offset and ``replied`` mark, drop what was pending; transient (a broker
 restarting, a coordinator moving) → the same call again after a capped backoff, for at
-most the transaction timeout (:mod:`streams.scoring.retry`); fatal (fenced by a newer
-instance) → :class:`ScorerFencedError`, the process must stop.
+most the transaction timeout (:mod:`streams.scoring.retry`); fatal because fenced by a
+newer instance → :class:`ScorerFencedError`, the process must stop; fatal for any other
+reason (a broker restarted mid-transaction can leave the producer in a state it cannot
+leave, ``INVALID_TXN_STATE``) → a new producer with the same transactional id aborts
+the open transaction and the partitions are rewound, at most
+``MAX_REPLACEMENTS`` times in ``REPLACEMENT_WINDOW`` seconds.
 At-least-once: a failed delivery rewinds the same way; what was delivered is sent again.
 
 Outputs that can never be produced are kept out of transactions, where one would abort
@@ -98,6 +102,10 @@ REPLIED = "replied:"  # committed-offset metadata: the last request answered on 
 SESSION_TIMEOUT_MS = 45_000  # how long a broker may be away before the group forgets us
 STUCK_AFTER = 5.0  # seconds past the transaction timeout before a commit is deemed stuck
 REPLY_TOPIC_TTL = 60.0  # seconds a reply-to topic is trusted to exist without looking again
+MAX_REPLACEMENTS, REPLACEMENT_WINDOW = 5, 300.0  # producer replacements before giving up
+FENCED = frozenset({KafkaError._FENCED, KafkaError.PRODUCER_FENCED,
+                    KafkaError.INVALID_PRODUCER_EPOCH,
+                    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED})  # fmt: skip
 
 
 class ScorerError(Exception):
@@ -106,6 +114,14 @@ class ScorerError(Exception):
 
 class ScorerFencedError(ScorerError):
     """Another instance with the same transactional id took over; this one must stop."""
+
+
+class _ProducerBrokenError(Exception):
+    """A fatal producer error met while aborting: the producer must be replaced."""
+
+    def __init__(self, error: KafkaError) -> None:
+        super().__init__(error.str())
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -217,6 +233,7 @@ class Scorer:
         self._outage_budget = SESSION_TIMEOUT_MS / 1e3
         self._refused: list[tuple[str, KafkaError]] = []  # failed deliveries since the last look
         self._committer_retries = 0  # written by the committer thread only
+        self._replaced: list[float] = []  # when the producer was last replaced (monotonic)
         self._consumer = Consumer(self._consumer_config(kafka))
         self._eos = config.exactly_once
         self._kafka = kafka
@@ -765,22 +782,47 @@ class Scorer:
 
     def _failed(self, exc: KafkaException, origins: set[Origin], *, abortable: bool = False
                 ) -> bool:  # fmt: skip
-        """Abort the transaction and rewind (``abortable``: whatever Kafka's advice), or
-        stop when Kafka says the producer is done for."""
+        """Abort the transaction and rewind (``abortable``: whatever Kafka's advice); a
+        fatal error replaces the producer, unless it says a newer instance fenced it."""
         error: KafkaError = exc.args[0]
         if error.fatal():
-            raise ScorerFencedError(f"transactional producer is fenced or broken: {error}") from exc
+            return self._replace(error, origins)
         if not (abortable or error.txn_requires_abort()):
             # a transient error that outlasted the transaction timeout: the broker has
             # aborted the transaction by now, or will; abort it here too and replay
             log.warning("the transaction did not complete in %.0f s (%s)", self._budget, error)
         log.warning("aborting the transaction: %s", error)
-        self._retrying(self._producer.abort_transaction, "aborting the transaction")
+        try:
+            self._retrying(self._producer.abort_transaction, "aborting the transaction",
+                           replaceable=True)  # fmt: skip
+        except _ProducerBrokenError as broken:
+            return self._replace(broken.error, origins)
         self.stats["aborts"] += 1
         self._isolate(origins, self._learn() or error.str())
         self._rewind()
         self._refocus()
         return False
+
+    def _replace(self, error: KafkaError, origins: set[Origin]) -> bool:
+        """A fatal producer error. Fenced by a newer instance: stop. Otherwise (a broker
+        restarted mid-transaction can leave the producer where no call is valid, as
+        ``INVALID_TXN_STATE``) a new producer with the same transactional id aborts the
+        open transaction, and every partition is rewound."""
+        if error.code() in FENCED:
+            raise ScorerFencedError(f"transactional producer is fenced: {error}; stop any other "
+                                    f"scorer running with instance id "
+                                    f"{self.config.instance_id!r}")  # fmt: skip
+        now = time.monotonic()
+        self._replaced = [t for t in self._replaced if now - t < REPLACEMENT_WINDOW]
+        if len(self._replaced) >= MAX_REPLACEMENTS:
+            raise ScorerFencedError(f"transactional producer broken {len(self._replaced) + 1} "
+                                    f"times in {REPLACEMENT_WINDOW:.0f} s, last: {error}; "
+                                    "check the broker's logs, then restart the scorer")  # fmt: skip
+        self._replaced.append(now)
+        log.error("the transactional producer failed fatally (%s): replacing it (the same "
+                  "transactional id aborts its transaction) and reading again from the "
+                  "committed offsets", error)  # fmt: skip
+        return self._new_producer(origins, error.str())
 
     def _stuck(self, origins: set[Origin]) -> bool:
         """The commit never returned (librdkafka#5456: a group coordinator that went away
@@ -791,12 +833,15 @@ class Scorer:
                   "producer (the same transactional id fences the stuck one)",
                   self._budget + STUCK_AFTER)  # fmt: skip
         self._committer = Committer()  # the old one's thread stays stuck, abandoned
+        return self._new_producer(origins, "the commit did not return")
+
+    def _new_producer(self, origins: set[Origin], reason: str) -> bool:
         self._refused.clear()
         self._producer = Producer(self._producer_config(self._kafka))
         self._retrying(self._producer.init_transactions, "starting a new transactional producer")
         self.stats["aborts"] += 1
         self.stats["producer_replaced"] += 1
-        self._isolate(origins, "the commit did not return")
+        self._isolate(origins, reason)
         self._rewind()
         self._refocus()
         return False
@@ -827,14 +872,18 @@ class Scorer:
             if self._paused:
                 consumer.pause(self._paused)
 
-    def _retrying(self, call: Callable[[float], T], what: str) -> T:
+    def _retrying(self, call: Callable[[float], T], what: str, *, replaceable: bool = False
+                  ) -> T:  # fmt: skip
         """``call(timeout)``, made again while the broker is away (loop thread); its
-        errors as the scorer's."""
+        errors as the scorer's (a fatal one as :class:`_ProducerBrokenError` if the producer
+        is ``replaceable``)."""
         try:
             return retrying(call, what, self._outage_budget, on_retry=self._retried)
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
             if error.fatal():
+                if replaceable and error.code() not in FENCED:
+                    raise _ProducerBrokenError(error) from exc
                 raise ScorerFencedError(f"{what}: the producer is fenced or broken: {error}"
                                         ) from exc  # fmt: skip
             raise ScorerError(f"{what} failed for {self._outage_budget:.0f} s: {error}; check that "
@@ -939,7 +988,8 @@ class Scorer:
         self._committer.shutdown(timeout=10)
         with contextlib.suppress(RuntimeError):  # already closed
             self._consumer.close()
-        self._producer.flush(10)
+        with contextlib.suppress(KafkaException):  # a fatal producer has nothing to flush
+            self._producer.flush(10)
 
 
 def _challenger_tally(outcome: Any) -> str:
