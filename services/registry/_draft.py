@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, get_args
 
+import orjson
 import pandas as pd
 
 from services.registry import _artifact
@@ -47,6 +48,7 @@ class Draft:
     positive_label: str | None = None
     profile: Mapping[str, Any] | None = None
     fingerprint: str | None = None
+    lineage: Mapping[str, Any] = field(default_factory=dict)
 
     def version(self, number: int, *, author: str, at: datetime, chunk_count: int) -> ModelVersion:
         return ModelVersion(
@@ -71,6 +73,7 @@ class Draft:
             classes=self.classes,
             positive_label=self.positive_label,
             environment=_artifact.environment(),
+            lineage=self.lineage,
         )
 
 
@@ -91,6 +94,7 @@ def make_draft(
     code_version: str | None = None,
     role: str | None = None,
     positive_label: str | None = None,
+    lineage: Mapping[str, Any] | None = None,
 ) -> Draft:
     """Check every input of a registration (nothing is written yet). ``model`` is the
     loaded predictor: its task is guessed when ``task`` is None, its classes recorded, and
@@ -120,6 +124,7 @@ def make_draft(
         positive_label=_positive_label(name, checked_task, classes, positive_label),
         profile=profile,
         fingerprint=fingerprint,
+        lineage=_check_lineage(lineage or {}),
     )
 
 
@@ -186,3 +191,11 @@ def _describe(
         categorical=[name for name in features if kinds[name] == "categorical"],
     )
     return profile, data_fingerprint(reference)
+
+
+def _check_lineage(lineage: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON object, or :class:`InvalidModelError` naming what is not JSON."""
+    try:
+        return dict(orjson.loads(orjson.dumps(dict(lineage))))
+    except TypeError as exc:
+        raise InvalidModelError(f"lineage must be a JSON object: {exc}") from exc

@@ -21,7 +21,9 @@ class ModelVersion:
 
     ``positive_label`` is the class a classifier's selection rates and fairness count
     (one of ``classes`` when those are known); None for a regressor, and for versions
-    registered before it was recorded.
+    registered before it was recorded. ``lineage`` says where the version came from (a
+    JSON object: for a retrained version its data's time range, row count and SQL, the
+    trainer, the parent version, what triggered it); empty when not declared.
     """
 
     name: str
@@ -45,6 +47,7 @@ class ModelVersion:
     classes: tuple[str, ...] | None = None
     positive_label: str | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
+    lineage: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:

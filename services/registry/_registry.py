@@ -92,6 +92,7 @@ class Registry:
         fmt: str = "cloudpickle",
         role: str | None = None,
         positive_label: str | None = None,
+        lineage: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Serialise ``model_obj`` and register it as the next version of ``name``.
 
@@ -109,7 +110,7 @@ class Registry:
             fmt=fmt, max_bytes=self.max_artifact_bytes, reference=reference,
             sensitive=sensitive, description=description, hyperparameters=hyperparameters,
             training_metrics=training_metrics, code_version=code_version, role=role,
-            positive_label=positive_label,
+            positive_label=positive_label, lineage=lineage,
         )  # fmt: skip
         return self._register(draft)
 
@@ -129,6 +130,7 @@ class Registry:
         code_version: str | None = None,
         role: str | None = None,
         positive_label: str | None = None,
+        lineage: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Register an artifact already serialised (a file). It is loaded once to check
         that it is a predictor, which runs its code: register only files you trust.
@@ -140,7 +142,7 @@ class Registry:
             max_bytes=self.max_artifact_bytes, reference=reference, sensitive=sensitive,
             description=description, hyperparameters=hyperparameters,
             training_metrics=training_metrics, code_version=code_version, role=role,
-            positive_label=positive_label,
+            positive_label=positive_label, lineage=lineage,
         )  # fmt: skip
         return self._register(draft)
 

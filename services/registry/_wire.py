@@ -89,7 +89,9 @@ SIGNATURE_SCHEMA: Final = {
 # Fields added to a record after its first release, oldest first. A record names its
 # writer schema by fingerprint, so the schemas before each addition stay readable: the
 # compacted topics keep records for ever, and an added field takes its default in them.
-ADDED_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {"model_metadata": ("positive_label",)}
+ADDED_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
+    "model_metadata": ("positive_label", "lineage"),
+}
 
 
 @cache
@@ -208,6 +210,7 @@ def version_to_record(mv: ModelVersion) -> dict[str, Any]:
         "artifact_size": mv.artifact_size,
         "chunk_count": mv.chunk_count,
         "environment": dict(mv.environment),
+        "lineage": orjson.dumps(dict(mv.lineage)).decode() if mv.lineage else None,
     }
 
 
@@ -235,6 +238,7 @@ def version_from_record(record: Mapping[str, Any]) -> ModelVersion:
         artifact_size=record["artifact_size"],
         chunk_count=record["chunk_count"],
         environment=record["environment"],
+        lineage=orjson.loads(record["lineage"]) if record.get("lineage") else {},
     )
 
 

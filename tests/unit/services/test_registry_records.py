@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import orjson
@@ -75,12 +76,28 @@ def test_minimal_metadata_round_trips() -> None:
 def test_metadata_written_before_positive_label_still_decodes() -> None:
     meta = codec("model_metadata")
     record = version_to_record(version(classes=("0", "1")))
-    (released,) = earlier_schemas(load_schema("model_metadata"), ("positive_label",))
+    released, _ = earlier_schemas(load_schema("model_metadata"), ("positive_label", "lineage"))
     old = Codec(released)
     assert old.fingerprint_hex == "6f4c6ea15a7b9370"  # ModelMetadata as first released
-    del record["positive_label"]
+    del record["positive_label"], record["lineage"]
     decoded = version_from_record(meta.decode_avro(old.encode_avro(record)))
     assert decoded == version(classes=("0", "1")) and decoded.positive_label is None
+
+
+def test_metadata_written_before_lineage_decodes_with_an_empty_one() -> None:
+    meta = codec("model_metadata")
+    _, before = earlier_schemas(load_schema("model_metadata"), ("positive_label", "lineage"))
+    record = version_to_record(version(classes=("0", "1")))
+    del record["lineage"]
+    decoded = version_from_record(meta.decode_avro(Codec(before).encode_avro(record)))
+    assert decoded == version(classes=("0", "1")) and decoded.lineage == {}
+
+
+def test_lineage_round_trips_as_json() -> None:
+    meta = codec("model_metadata")
+    lineage = {"rows": 1200, "sql": "SELECT 1", "parent_version": 2, "trigger": {"alert": "a1"}}
+    mv = replace(version(classes=("0", "1")), lineage=lineage)
+    assert version_from_record(meta.decode_avro(meta.encode_avro(version_to_record(mv)))) == mv
 
 
 def test_routing_round_trips() -> None:
