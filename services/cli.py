@@ -19,10 +19,13 @@ import orjson
 import typer
 from rich.table import Table
 
+from services.batch.cli import score
 from services.bench import BenchError
 from services.clikit import console, err, friendly_errors, settings_or_exit, sql_state_file
 from services.dlq.cli import app as dlq_app
 from services.gateway.cli import clients_app
+from services.lifecycle.cli import retrain_cmd
+from services.lifecycle.policy_cli import add_commands
 from services.predict_cli import predict
 from services.registry.cli import models_app
 from services.run_cli import run_app
@@ -46,12 +49,15 @@ app.add_typer(db_app, name="db")
 app.add_typer(topics_app, name="topics")
 app.add_typer(run_app, name="run")
 app.add_typer(models_app, name="models")
+add_commands(models_app)  # policy, veto, pin, unpin: a person's say over the lifecycle
 app.add_typer(clients_app, name="clients")
 app.add_typer(dlq_app, name="dlq")
 app.command("up")(up)
 app.command("status")(status)
 app.command("down")(down)
 app.command("predict")(predict)
+app.command("score")(score)
+app.command("retrain")(retrain_cmd)
 
 T = TypeVar("T")
 _settings = settings_or_exit

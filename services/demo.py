@@ -4,9 +4,11 @@ Starts (or reuses) the local broker, migrates the embedded warehouse, registers 
 champion and a different challenger for the ``churn`` model (one sensitive attribute,
 ``group``), runs a real scorer process, lands everything in ClickHouse with the sink,
 streams requests (a few malformed ones among them) with a progress bar, sends delayed
-labels, calls the same model through the HTTP gateway (``services.demo_gateway``), and
-prints what happened (:mod:`services.demo_summary`: the injected drift against the
-alerts read back) and the SQL to look further.
+labels, calls the same model through the HTTP gateway (``services.demo_gateway``), closes
+the lifecycle loop on a concept change (``services.demo_loop``: drift → retrain → shadow
+→ gated promotion, no one at the keyboard), and prints what happened
+(:mod:`services.demo_summary`: the injected drift against the alerts read back, the
+loop's steps and accuracies) and the SQL to look further.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from schemas.codec import Codec
 from schemas.contracts import codec_for
 from services.demo_gateway import run_gateway_leg
+from services.demo_loop import run_loop_leg
 from services.demo_model import MODEL, check_warehouse_free, keep_churn, register_churn
 from services.demo_summary import DRIFT_FEATURE, DRIFT_SD, DemoResult, report, summarise
 from services.private import private_dir
@@ -133,6 +136,8 @@ def _run(
             leg = run_gateway_leg(settings, kafka, names, MODEL, run, _http_rows(), console)
             result.gateway = leg.as_json()
             _wait_landed(warehouse, f"gw-{run}-%", leg.served)
+            summarise(warehouse, result, started_ms)  # the main leg, before the loop's rows
+            result.loop = run_loop_leg(settings, kafka, names, warehouse, run, console).as_json()
         finally:
             for proc in (scorer, monitor):
                 proc.terminate()
@@ -140,7 +145,6 @@ def _run(
         sink_stop.set()
         sink_thread.join(30)
         sink.close()
-        summarise(warehouse, result, started_ms)
     _drop_topics(kafka, names)
     report(result, console)
     if json_path is not None:

@@ -59,6 +59,7 @@ class DemoResult:
     performance: dict[str, dict[str, float]] = field(default_factory=dict)
     fairness: dict[str, Any] = field(default_factory=dict)
     gateway: dict[str, Any] = field(default_factory=dict)
+    loop: dict[str, Any] = field(default_factory=dict)
 
     def first_detection(self) -> dict[str, Any] | None:
         """The earliest drift alert on the shifted feature."""
@@ -95,6 +96,7 @@ class DemoResult:
             "performance": self.performance,
             "fairness": self.fairness,
             "gateway": self.gateway,
+            "loop": self.loop,
         }
 
 
@@ -218,9 +220,34 @@ def report(result: DemoResult, console: Console) -> None:
         )
     console.print(perf)
     console.print(f"[bold]fairness[/] {result.fairness}")
+    _report_loop(result.loop, console)
     console.print("Look further with SQL (more in docs/queries.md), e.g.:")
     for sql in LOOK_FURTHER:
         console.print(f'  [cyan]modelstream sql "{sql}"[/]', soft_wrap=True)
+
+
+def _report_loop(loop: dict[str, Any], console: Console) -> None:
+    """The closed loop: each step the lifecycle took, and the accuracies around it."""
+    if not loop:
+        return
+    state = "closed" if loop.get("closed") else "NOT closed in time (see the steps)"
+    console.print(f"[bold]closed loop[/] (concept change → drift alert → retrain → shadow → "
+                  f"gated promotion): {state} in {loop.get('elapsed_s')} s; policy "
+                  f"{loop.get('policy')}", soft_wrap=True)  # fmt: skip
+    first = loop.get("first_verdict") or {}
+    if first:
+        line = f"  the gate on the hand-registered challenger v{first['version']}: "
+        console.print(line + f"{first['action']} - {first['reason']}", soft_wrap=True,
+                      markup=False)  # fmt: skip
+    table = Table("at (s)", "step", "version", "why", title="lifecycle steps (model events)")
+    for step in loop.get("steps", []):
+        if step["action"] in ("wait", "retrain_waiting") and step is not loop["steps"][-1]:
+            continue  # waits are in model_events; the table shows what moved
+        table.add_row(str(step["at_s"]), step["action"], f"v{step['version']}", step["reason"])
+    console.print(table)
+    for name, numbers in (loop.get("accuracy") or {}).items():
+        console.print(f"  champion accuracy {name}: {numbers['accuracy']:.3f} "
+                      f"({numbers['requests']:,} labelled requests)")  # fmt: skip
 
 
 def _report_drift(result: DemoResult, console: Console) -> None:

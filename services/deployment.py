@@ -26,6 +26,7 @@ NEEDS: Final[dict[str, tuple[str, ...]]] = {
     "monitor": ("models", "routing", "monitor_state", "metrics", "alerts", "summaries"),
     "gateway": ("models", "routing", "clients"),  # follows the registry and the clients
     "merger": ("models", "routing", "summaries", "metrics", "alerts"),
+    "lifecycle": ("models", "routing", "model_events"),  # a registry writer
 }
 
 

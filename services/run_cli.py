@@ -151,6 +151,27 @@ def run_merger_cmd(
         run_merger(_prepared("merger", settings, f"merger-{instance}"), config)
 
 
+@run_app.command("lifecycle")
+def run_lifecycle_cmd(
+    interval: Annotated[str, typer.Option(help="Time between two ticks (30s, 5m)")] = "30s",
+    once: Annotated[bool, typer.Option(help="One tick, print its steps, exit")] = False,
+    log_level: Annotated[str, typer.Option(help="Python log level")] = "INFO",
+) -> None:
+    """Judge every challenger by its model's policy (promote, retire, wait), and retrain
+    a champion a drift alert fires on (for models whose loop is on)."""
+    from services.lifecycle import PolicyError, parse_duration
+    from services.lifecycle.service import run_lifecycle
+
+    configure_logging(log_level)
+    settings = settings_or_exit()
+    try:
+        seconds = parse_duration(interval)
+    except PolicyError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--interval") from exc
+    with friendly_errors():
+        run_lifecycle(settings, _prepared("lifecycle", settings, "lifecycle"), seconds, once=once)
+
+
 @run_app.command("gateway")
 def run_gateway_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",

@@ -108,6 +108,7 @@ from services.registry._errors import (
     closest,
     not_registered,
 )
+from services.registry._events import ModelEvent, recent_events
 from services.registry._input_schema import feature_kinds
 from services.registry._model import (
     Change,
@@ -142,6 +143,7 @@ __all__ = [
     "InvalidModelError",
     "InvalidSchemaError",
     "KeyFileError",
+    "ModelEvent",
     "ModelVersion",
     "NoPreviousChampionError",
     "Registry",
@@ -168,5 +170,6 @@ __all__ = [
     "local_signer",
     "not_registered",
     "read_archive",
+    "recent_events",
     "reference_profile",
 ]

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
+import orjson
 import pandas as pd
 from confluent_kafka import KafkaError, KafkaException, Producer
 
@@ -22,7 +23,7 @@ from services.registry._errors import (
     RegistryUnavailableError,
 )
 from services.registry._model import ModelVersion, Routing
-from services.registry._signing import Signature, Signer
+from services.registry._signing import Signature, Signer, Trust
 from services.registry._view import RegistryView
 from streams.kafka import KafkaConfig, Topics, make_producer
 
@@ -51,7 +52,9 @@ class Registry:
 
     With a ``signer``, every registered version is signed (a ``<name>/<version>/signature``
     record in the same transaction); without one, versions are unsigned and serving
-    processes refuse them unless told to allow unsigned versions.
+    processes refuse them unless told to allow unsigned versions. A ``trust`` is what
+    its view loads models with (a process that registers and also runs models, as the
+    lifecycle does); without one, the view checks SHA-256 only.
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class Registry:
         max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
         timeout: float = 90.0,
         signer: Signer | None = None,
+        trust: Trust | None = None,
     ) -> None:
         if not 1024 <= chunk_size <= _wire.TOPIC_MAX_BYTES - 65536:
             raise ValueError(f"chunk_size must be 1 KiB .. 8 MiB - 64 KiB, got {chunk_size}")
@@ -72,7 +76,7 @@ class Registry:
         self.max_artifact_bytes = max_artifact_bytes
         self.timeout = timeout
         self.signer = signer
-        self._view = RegistryView(kafka, topics, timeout=timeout)
+        self._view = RegistryView(kafka, topics, timeout=timeout, trust=trust)
 
     # -- registering
 
@@ -247,17 +251,31 @@ class Registry:
 
     # -- routing
 
-    def promote(self, name: str, version: int, reason: str = "") -> Routing:
-        """``version`` becomes champion; the current champion can be rolled back to."""
-        return self._change(name, version, reason, lambda r: _routing.promote(r, name, version))
+    def promote(self, name: str, version: int, reason: str = "",
+                details: Mapping[str, Any] | None = None) -> Routing:  # fmt: skip
+        """``version`` becomes champion; the current champion can be rolled back to.
+        ``details`` join the event's (the numbers a gate decided on, say)."""
+        return self._change(name, version, reason, lambda r: _routing.promote(r, name, version),
+                            details)  # fmt: skip
 
     def set_challenger(
-        self, name: str, version: int | None, fraction: float = 1.0, reason: str = ""
-    ) -> Routing:
+        self, name: str, version: int | None, fraction: float = 1.0, reason: str = "",
+        details: Mapping[str, Any] | None = None,
+    ) -> Routing:  # fmt: skip
         """Shadow-score ``version`` on ``fraction`` of requests; ``None`` clears it."""
         return self._change(
-            name, version, reason, lambda r: _routing.set_challenger(r, version, fraction)
+            name, version, reason, lambda r: _routing.set_challenger(r, version, fraction), details
         )
+
+    def retire(self, name: str, version: int, reason: str = "", *, action: str = "retire",
+               details: Mapping[str, Any] | None = None) -> Routing:  # fmt: skip
+        """The challenger ``version`` stops shadowing; the event says ``action`` (``retire``
+        for the lifecycle's gate, ``veto`` for a person) and why."""
+
+        def decide(current: Routing | None) -> _routing.Decision:
+            return _routing.retire(current, name, version, action)
+
+        return self._change(name, version, reason, decide, details)
 
     def set_backup(self, name: str, version: int | None, reason: str = "") -> Routing:
         """``version`` answers when the champion fails; ``None`` clears it."""
@@ -273,16 +291,47 @@ class Registry:
         version: int | None,
         reason: str,
         decide: Callable[[Routing | None], _routing.Decision],
+        details: Mapping[str, Any] | None = None,
     ) -> Routing:
         def plan() -> tuple[list[Record], Routing]:
             self._view.versions(name)  # UnknownModelError before anything else
             if version is not None:
                 self._view.version(name, version)
             decision = decide(self._view.routing(name))
+            if details:
+                decision = decision._replace(details={**decision.details, **details})
             routing, records = self._routing_records(decision, reason, _now())
             return records, routing
 
         return self._transact(name, plan)
+
+    # -- policy and decisions
+
+    def set_policy(self, name: str, policy: Mapping[str, Any], reason: str = "") -> None:
+        """Store ``policy`` (a JSON object) as the model's promotion policy, with a
+        ``policy`` event holding it; the lifecycle reads it from every view."""
+
+        def plan() -> tuple[list[Record], None]:
+            routing = self._view.routing(name)
+            if routing is None:
+                self._view.versions(name)  # UnknownModelError for an unknown name
+            value = orjson.dumps(dict(policy))
+            version = routing.champion if routing is not None else 0
+            event = self._event(name, version, "policy", reason, {"policy": dict(policy)})
+            return [(self._topics.routing, _wire.policy_key(name), value), event], None
+
+        self._transact(name, plan)
+
+    def record(self, name: str, version: int, action: str, reason: str = "",
+               details: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+        """A model event with no change to the registry: a decision to wait, a
+        retraining started or failed. Visible in ``model_events`` and ``models show``."""
+
+        def plan() -> tuple[list[Record], None]:
+            self._view.versions(name)
+            return [self._event(name, version, action, reason, details or {})], None
+
+        self._transact(name, plan)
 
     def _routing_records(
         self, decision: _routing.Decision, reason: str, at: datetime

@@ -38,6 +38,7 @@ __all__ = [
     "assign",
     "promote",
     "refuse_removal",
+    "retire",
     "rollback",
     "set_backup",
     "set_challenger",
@@ -88,6 +89,24 @@ def set_challenger(current: Routing | None, version: int | None, fraction: float
     new = replace(routing, challenger=version, shadow_fraction=float(fraction))
     details = {"previous": routing.challenger, "shadow_fraction": float(fraction)}
     return Decision(new, "set_challenger", version, details)
+
+
+def retire(current: Routing | None, model: str, version: int, action: str = "retire"
+           ) -> Decision:  # fmt: skip
+    """The challenger ``version`` stops shadowing (``action``: retire or veto).
+
+    >>> retire(Routing("churn", 1, challenger=2), "churn", 2).routing.challenger is None
+    True
+    >>> retire(Routing("churn", 1, challenger=3), "churn", 2)
+    Traceback (most recent call last):
+    services.registry._errors.RoutingError: churn v2 is not the challenger (v3 is)
+    """
+    routing = _require(current)
+    if routing.challenger != version:
+        now = "none" if routing.challenger is None else f"v{routing.challenger}"
+        raise RoutingError(f"{model} v{version} is not the challenger ({now} is)")
+    cleared = replace(routing, challenger=None, shadow_fraction=1.0)
+    return Decision(cleared, action, version, {"previous": version})
 
 
 def set_backup(current: Routing | None, version: int | None) -> Decision:

@@ -7,6 +7,9 @@ fetched again from Kafka when it is loaded.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from services.registry._errors import (
     IntegrityError,
     UnknownModelError,
@@ -39,6 +42,7 @@ class RegistryState:
         self._chunks: dict[tuple[str, int, int], int] = {}
         self._signatures: dict[tuple[str, int], Signature] = {}
         self._highest: dict[str, int] = {}  # survives deletions: numbers are never reused
+        self._policies: dict[str, Mapping[str, Any]] = {}
 
     # -- applying records
 
@@ -71,7 +75,17 @@ class RegistryState:
             self._routing[model] = routing
         return RoutingChanged(model, routing)
 
+    def set_policy(self, model: str, policy: Mapping[str, Any] | None) -> None:
+        """The model's promotion policy (a JSON object); ``None`` for a tombstone."""
+        if policy is None:
+            self._policies.pop(model, None)
+        else:
+            self._policies[model] = policy
+
     # -- reading
+
+    def policy(self, model: str) -> Mapping[str, Any] | None:
+        return self._policies.get(model)
 
     def models(self) -> list[str]:
         return sorted(name for name, versions in self._versions.items() if versions)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from types import TracebackType
-from typing import Final
+from typing import Any, Final
 
+import orjson
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
@@ -191,7 +193,14 @@ class RegistryView:
             log.warning("skipping a registry record the registry cannot read at %s: %s", where, exc)
             return None
 
-    def _apply_routing(self, model: str, value: bytes | None) -> Change:
+    def _apply_routing(self, model: str, value: bytes | None) -> Change | None:
+        policy_of = _wire.policy_model(model)
+        if policy_of is not None:
+            policy = None if value is None else orjson.loads(value)
+            if policy is not None and not isinstance(policy, dict):
+                raise ValueError(f"the policy of {policy_of} is not a JSON object")
+            self._state.set_policy(policy_of, policy)
+            return None
         if value is None:
             return self._state.set_routing(model, None)
         routing = _wire.routing_from_record(_wire.codec("routing").decode_avro(value))
@@ -232,6 +241,10 @@ class RegistryView:
 
     def routing(self, name: str) -> Routing | None:
         return self._state.routing(name)
+
+    def policy(self, name: str) -> Mapping[str, Any] | None:
+        """The model's promotion policy as stored (a JSON object); None when it has none."""
+        return self._state.policy(name)
 
     def next_version(self, name: str) -> int:
         return self._state.next_version(name)

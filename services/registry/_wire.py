@@ -6,7 +6,8 @@
     <name>/<version>/signature   VersionSignature  when the writer signs, after the chunks
     <name>/<version>             ModelMetadata   written last, same transaction
 
-``<prefix>._routing`` (compacted, 1 partition): key ``<name>``, value ``Routing``.
+``<prefix>._routing`` (compacted, 1 partition): key ``<name>``, value ``Routing``; key
+``<name>/policy``, the model's promotion policy as a JSON object (read by the lifecycle).
 ``<prefix>._model_events`` (1 partition): key ``<name>``, value ``ModelEvent``.
 
 Every value is Avro single-object encoded (``schemas/avro/*.avsc``; the chunk and
@@ -48,6 +49,8 @@ __all__ = [
     "from_millis",
     "keys_of",
     "parse_key",
+    "policy_key",
+    "policy_model",
     "routing_from_record",
     "routing_to_record",
     "signature_key",
@@ -57,6 +60,7 @@ __all__ = [
     "version_to_record",
 ]
 
+POLICY_SUFFIX: Final = "/policy"  # routing-topic key of a model's promotion policy (JSON)
 TOPIC_MAX_BYTES: Final = 8 * 1024 * 1024  # max.message.bytes of the models topic
 CHUNK_SCHEMA: Final = {
     "type": "record",
@@ -132,6 +136,20 @@ class ChunkKey(NamedTuple):
 class SignatureKey(NamedTuple):
     model: str
     version: int
+
+
+def policy_key(model: str) -> str:
+    """The key of a model's promotion policy on the routing topic.
+
+    >>> policy_key("churn"), policy_model("churn/policy"), policy_model("churn")
+    ('churn/policy', 'churn', None)
+    """
+    return f"{model}{POLICY_SUFFIX}"
+
+
+def policy_model(key: str) -> str | None:
+    """The model whose policy ``key`` holds; None for a routing key."""
+    return key.removesuffix(POLICY_SUFFIX) if key.endswith(POLICY_SUFFIX) else None
 
 
 def version_key(model: str, version: int) -> str:

@@ -29,6 +29,7 @@ from services.clikit import human_size, settings_or_exit
 from services.localstack import LocalStackError
 from services.registry._artifact import format_for
 from services.registry._errors import InvalidSchemaError, RegistryError
+from services.registry._events import ModelEvent, recent_events
 from services.registry._model import ModelVersion, Routing
 from services.registry._registry import Registry
 from services.registry._signing import (
@@ -43,7 +44,7 @@ from services.runtime import kafka_config, topics
 from services.settings import Settings
 from streams.kafka import KafkaSetupError, ensure_topics, make_admin
 
-__all__ = ["models_app", "signer_from", "trust_from"]
+__all__ = ["models_app", "open_registry", "signer_from", "trust_from"]
 
 models_app = typer.Typer(
     no_args_is_help=True,
@@ -127,6 +128,9 @@ def _registry(
     except (RegistryError, LocalStackError, KafkaSetupError, OSError, ValueError) as exc:
         err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(1) from exc
+
+
+open_registry = _registry  # for the commands other packages add to ``models``
 
 
 @models_app.command("register")
@@ -228,19 +232,39 @@ def _routing_cells(routing: Routing | None) -> list[str]:
 
 
 @models_app.command("show")
-def show(name: Name) -> None:
-    """The routing and versions of one model."""
+def show(
+    name: Name,
+    events: Annotated[int, typer.Option(help="How many of the latest events to list")] = 10,
+) -> None:
+    """The routing, policy, versions and latest events (decisions included) of one model."""
+    from services.lifecycle import describe_policy
+
+    settings = settings_or_exit()
     with _registry() as registry:
         versions, routing = registry.versions(name), registry.routing(name)
         signatures = {mv.version: registry.view.signature(name, mv.version) for mv in versions}
+        policy = registry.view.policy(name)
+        trail = recent_events(kafka_config(settings, client_id="modelstream-models"),
+                              topics(settings), name, limit=events)  # fmt: skip
     if routing is not None:
         _print_routing(routing)
         history = ", ".join(f"v{v}" for v in routing.previous_champions) or "none"
         _, _, _, updated, by = _routing_cells(routing)
         console.print(f"previous champions: {history}", soft_wrap=True)
         console.print(f"routing updated {updated} by {by}: {routing.reason or '-'}", soft_wrap=True)
+    console.print(f"policy: {describe_policy(policy)}", soft_wrap=True, markup=False)
     console.print(_versions_table(versions, routing, signatures))
     console.print(_lineage_table(versions))
+    if trail:
+        console.print(_events_table(trail))
+
+
+def _events_table(trail: list[ModelEvent]) -> Table:
+    table = _table("when", "version", "action", "by", "why")
+    for event in trail:
+        table.add_row(event.at.strftime("%Y-%m-%d %H:%M:%S"), f"v{event.version}",
+                      event.action, event.actor, Text(event.reason))  # fmt: skip
+    return table
 
 
 def _versions_table(
@@ -262,11 +286,24 @@ def _versions_table(
 
 
 def _lineage_table(versions: list[ModelVersion]) -> Table:
-    table = _table("version", "training data", "code", "description")
+    table = _table("version", "training data", "code", "from", "description")
     for mv in versions:
         data = (mv.training_data_fingerprint or "-").removeprefix("sha256:")[:12]
-        table.add_row(f"v{mv.version}", data, (mv.code_version or "-")[:12], mv.description)
+        table.add_row(f"v{mv.version}", data, (mv.code_version or "-")[:12],
+                      Text(_origin(mv.lineage)), mv.description)  # fmt: skip
     return table
+
+
+def _origin(lineage: Any) -> str:
+    """One line of a version's lineage: ``retrained from v2 on 1,840 rows (alert)``."""
+    if not lineage:
+        return "-"
+    if lineage.get("kind") != "retrain":
+        return str(lineage.get("kind", "-"))
+    rows = (lineage.get("data") or {}).get("rows")
+    by = (lineage.get("trigger") or {}).get("by", "?")
+    count = f"{rows:,}" if isinstance(rows, int) else "?"
+    return f"retrained from v{lineage.get('parent_version')} on {count} rows ({by})"
 
 
 def _table(*columns: str) -> Table:
@@ -431,4 +468,7 @@ def keys_show() -> None:
 
 
 if __name__ == "__main__":
+    from services.lifecycle.policy_cli import add_commands
+
+    add_commands(models_app)
     models_app()

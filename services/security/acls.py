@@ -283,6 +283,7 @@ def _registry(rules: _Rules, ask: _Ask) -> None:
         rules.topic(
             name, "WRITE", why="one transaction per change: chunks, metadata, routing, audit event"
         )
+    rules.topic(t.model_events, "READ", why="`models show` lists a model's latest events")
     everything = f"{ask.prefix}."
     why = "`models register` creates the model's topic set"
     rules.topic(everything, "CREATE", pattern=PREFIXED, why=why)
@@ -346,6 +347,27 @@ def _producer(rules: _Rules, ask: _Ask) -> None:
     )
 
 
+def _batch(rules: _Rules, ask: _Ask) -> None:
+    t = ask.topics
+    _registry_reader(rules, ask, "batch scoring")
+    for model in ask.models or ():
+        rules.topic(t.predictions(model), "WRITE", why="logs each scored row (source=batch)")
+        rules.topic(t.dlq(model), "WRITE", why="records each refused row")
+        base = f"{ask.prefix}._batch.{model}"
+        why = "one transaction per chunk: its log records and its progress marker"
+        rules.add("TRANSACTIONAL_ID", base, ["WRITE", "DESCRIBE"], why)
+        why = "the progress marker of a run: a committed offset, so a rerun logs once"
+        rules.add("GROUP", f"{base}.", ["READ"], why, PREFIXED)
+    names = [s.name for m in ask.models or () for s in t.model_specs(m, 1)]
+    rules.ensures(names, "ensures the model's topic set")
+
+
+def _labels(rules: _Rules, ask: _Ask) -> None:
+    for model in ask.models or ():
+        why = "sends ground truth for this model's requests (what the gate counts)"
+        rules.topic(ask.topics.feedback(model), "WRITE", why=why)
+
+
 def _clients_admin(rules: _Rules, ask: _Ask) -> None:
     name = clients_topic(ask.prefix)
     rules.topic(name, "READ", "WRITE", why="reads the clients, writes the changed one")
@@ -389,11 +411,20 @@ ROLES: dict[str, Role] = {
     "monitor": Role(_monitor, "modelstream run monitor", "optional", True),
     "merger": Role(_merger, "modelstream run merger", "none", False),
     "sink": Role(_sink, "modelstream run sink", "optional", False),
-    "registry": Role(_registry, "modelstream models (register, promote, ...)", "none", False),
+    "registry": Role(
+        _registry,
+        "modelstream models (register, promote, ...), retrain, run lifecycle",
+        "none",
+        False,
+    ),
     "gateway": Role(_gateway, "modelstream run gateway", "required", True),
     "producer": Role(_producer, "an app: requests of some models, their replies", "required", True),
     "clients-admin": Role(_clients_admin, "modelstream clients", "none", False),
     "dlq": Role(_dlq, "modelstream dlq (list, show, redrive): an operator", "required", False),
+    "batch": Role(_batch, "modelstream score: files or SQL scored and logged", "required", False),
+    "labels": Role(
+        _labels, "a label source: feedback (ground truth) of its models", "required", False
+    ),
 }
 
 

@@ -1,7 +1,8 @@
 """``<prefix>._models`` → ``reference_profiles``: what drift is measured against, in SQL.
 
-The registry's compacted topic holds artifact chunks (``<name>/<v>/chunk/<i>``: skipped,
-no row) and one ``model_metadata`` record per version (``<name>/<v>``, Avro). A version
+The registry's compacted topic holds artifact chunks (``<name>/<v>/chunk/<i>``) and version
+signatures (``<name>/<v>/signature``), both skipped with no row, and one
+``model_metadata`` record per version (``<name>/<v>``, Avro). A version
 with a reference profile becomes one row per feature, read exactly as the monitor reads
 it (:func:`streams.monitoring.drift.reference.references_from_profile`), so SQL bins live
 values on the same cut points and compares them with the same reference CDF. A tombstone
@@ -26,7 +27,7 @@ from typing import Any, Final
 
 import orjson
 
-from services.registry._wire import ChunkKey, codec, parse_key
+from services.registry._wire import ChunkKey, SignatureKey, codec, parse_key
 from services.sink.landing import Position, Row, UnlandableError, from_millis
 from streams.monitoring.drift import NumericReference, references_from_profile
 from streams.monitoring.drift.methods import threshold_scale
@@ -45,7 +46,7 @@ OTHER: Final = "other"
 def reference_rows(value: bytes, pos: Position) -> list[Row]:
     """The rows of one ``_models`` record: none for a chunk or a tombstone."""
     key = parse_key((pos.key or b"").decode("utf-8", "replace"))
-    if isinstance(key, ChunkKey) or not value:
+    if isinstance(key, ChunkKey | SignatureKey) or not value:
         return []
     if key is None:
         raise UnlandableError(

@@ -67,6 +67,7 @@ def prediction_row(rec: dict[str, Any], pos: Position) -> Row:
         bk.get("probabilities") or {}, bk.get("latency_ms"), _error(bk),
         rec.get("sensitive") or {}, rec["schema_fingerprint"],
         rec.get("training_data_fingerprint") or "", rec["latency_ms"],
+        rec.get("source") or "stream",
     )  # fmt: skip
 
 
@@ -77,7 +78,7 @@ PREDICTION_COLUMNS = (
     "challenger_output", "challenger_probabilities", "challenger_latency_ms",
     "challenger_error", "challenger_skipped", "served_by", "backup_version", "backup_output",
     "backup_probabilities", "backup_latency_ms", "backup_error", "sensitive",
-    "schema_fingerprint", "training_data_fingerprint", "latency_ms",
+    "schema_fingerprint", "training_data_fingerprint", "latency_ms", "source",
 )  # fmt: skip
 
 

@@ -2,9 +2,11 @@
 
 A chDB directory opens in one process at a time; while the sink runs it is that process,
 so ``modelstream sql`` asks the sink. The endpoint listens on 127.0.0.1 only, accepts
-``POST /sql`` with the query as the body and ``Authorization: Bearer <token>``, runs it
-through :class:`~services.warehouse.ReadOnlySql` (``readonly=1`` on a session of its own,
-time and memory bounded) and answers JSON ``{"columns": [...], "rows": [[...]]}``.
+``POST /sql`` with the query as the body (or, ``application/json``, an object with the
+query, its parameters, bound by the engine, and whether times come back tagged) and
+``Authorization: Bearer <token>``, runs it through
+:class:`~services.warehouse.ReadOnlySql` (``readonly=1`` on a session of its own, time
+and memory bounded) and answers JSON ``{"columns": [...], "rows": [[...]]}``.
 
 While it runs, ``<data dir>/sink.json`` (mode 0600, in a 0700 directory) holds its URL and
 a random token made at start: whoever can read that file may query, nobody else on the
@@ -20,6 +22,8 @@ import secrets
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,9 @@ import orjson
 
 from services.warehouse import Dsn, ReadOnlySql, SqlLimits, WarehouseError, private_dir
 
-__all__ = ["SqlRejectedError", "SqlServer", "remote_query", "write_private"]
+__all__ = ["DATETIME_TAG", "SqlRejectedError", "SqlServer", "remote_query", "write_private"]
+
+DATETIME_TAG = "$datetime"  # a typed answer's time: {"$datetime": "<ISO 8601>"}
 
 UNAUTHORIZED = (
     "this endpoint answers `modelstream sql` with the token in <data dir>/sink.json; "
@@ -96,12 +102,16 @@ def _handler(sql: ReadOnlySql, token: str) -> type[BaseHTTPRequestHandler]:
             given = self.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, expected):
                 return self._send(401, {"error": UNAUTHORIZED})
-            query = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             try:
-                result = sql.run(query)
+                query, params, typed = _request(body, self.headers.get("Content-Type", ""))
+                result = sql.run(query, params)
             except WarehouseError as exc:
                 return self._send(400, {"error": str(exc)})
-            return self._send(200, {"columns": list(result.columns), "rows": result.rows})
+            except ValueError as exc:
+                return self._send(400, {"error": f"not a query: {exc}"})
+            rows = [[_typed(v) for v in row] for row in result.rows] if typed else result.rows
+            return self._send(200, {"columns": list(result.columns), "rows": rows})
 
         def _send(self, status: int, body: dict[str, Any]) -> None:
             data = orjson.dumps(body, default=str)
@@ -117,16 +127,53 @@ def _handler(sql: ReadOnlySql, token: str) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def remote_query(state_file: Path, sql: str, timeout: float = 60.0) -> dict[str, Any] | None:
-    """Ask the running sink; None when no sink serves this data dir."""
+def _request(body: bytes, content_type: str) -> tuple[str, dict[str, Any] | None, bool]:
+    """(sql, params, typed) of a request: raw SQL text, or (``application/json``) an
+    object ``{"sql": ..., "params": {...}, "typed": true}`` whose params are bound to
+    the SQL's ``{name:Type}`` placeholders by the engine.
+
+    >>> _request(b"SELECT 1", "text/plain")
+    ('SELECT 1', None, False)
+    >>> _request(b'{"sql": "SELECT {n:UInt8}", "params": {"n": 1}}', "application/json")
+    ('SELECT {n:UInt8}', {'n': 1}, False)
+    """
+    if not content_type.startswith("application/json"):
+        return body.decode(), None, False
+    request = orjson.loads(body)
+    if not isinstance(request, dict) or not isinstance(request.get("sql"), str):
+        raise ValueError('expected {"sql": "...", "params": {...}}')
+    params = request.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise ValueError("params must be an object")
+    return request["sql"], params, bool(request.get("typed"))
+
+
+def _typed(value: Any) -> Any:
+    """A cell as JSON that reads back as the same type: a time is tagged."""
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return {DATETIME_TAG: moment.isoformat()}
+    return value
+
+
+def remote_query(state_file: Path, sql: str, timeout: float = 60.0, *,
+                 params: Mapping[str, Any] | None = None, typed: bool = False
+                 ) -> dict[str, Any] | None:  # fmt: skip
+    """Ask the running sink; None when no sink serves this data dir. ``params`` are
+    bound by the engine to ``{name:Type}`` placeholders; ``typed``: times come back
+    tagged (:data:`DATETIME_TAG`), for :class:`~services.warehouse.RemoteReader`."""
     try:
         state = json.loads(state_file.read_text())
         url, token = state["url"], state.get("token", "")
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    request = urllib.request.Request(  # noqa: S310 - loopback
-        url, data=sql.encode(), method="POST", headers={"Authorization": f"Bearer {token}"}
-    )
+    headers = {"Authorization": f"Bearer {token}"}
+    data = sql.encode()
+    if params is not None or typed:
+        data = orjson.dumps({"sql": sql, "params": dict(params or {}), "typed": typed},
+                            default=str)  # fmt: skip
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, method="POST", headers=headers)  # noqa: S310 - loopback
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             body: dict[str, Any] = orjson.loads(response.read())

@@ -37,5 +37,8 @@ def gateway_part(host: str, port: int) -> Part:
     return Part("gateway", ("--host", host, "--port", str(port)), f"{url}/v2/health/ready", url)
 
 
-# the sink first: it owns the embedded warehouse and lands what the others write
-PARTS: tuple[Part, ...] = (Part("sink"), Part("scorer"), Part("monitor"), Part("merger"))
+# the sink first: it owns the embedded warehouse and lands what the others write (and the
+# lifecycle reads through it)
+PARTS: tuple[Part, ...] = (
+    Part("sink"), Part("scorer"), Part("monitor"), Part("merger"), Part("lifecycle"),
+)  # fmt: skip

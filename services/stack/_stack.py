@@ -19,7 +19,7 @@ class StackError(LocalStackError):
 
 
 class LocalServices:
-    """The sink, scorer, monitor, merger and gateway of ``data_dir``, run by ``exe`` (the
+    """The sink, scorer, monitor, merger, lifecycle and gateway of ``data_dir``, run by ``exe`` (the
     ``modelstream`` command) with ``env``; the gateway listens on ``host:port``."""
 
     def __init__(

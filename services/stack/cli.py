@@ -59,9 +59,9 @@ def up(port: Port = 8080, host: Host = "127.0.0.1") -> None:
             console.print(f"kafka    {bootstrap} ({'running' if was_running else 'started'})")
         kafka_config(settings, client_id="modelstream-up")  # fails fast if Kafka does not answer
         services = _services(settings, host, port)
-        with console.status("starting the sink, scorer, monitor, merger and gateway ..."):
+        with console.status("starting the sink, scorer, monitor, merger, lifecycle, gateway ..."):
             statuses = services.up(
-                on_ready=lambda s: console.print(f"{s.name:<8} ready (pid {s.pid}, log {s.log})")
+                on_ready=lambda s: console.print(f"{s.name:<9} ready (pid {s.pid}, log {s.log})")
             )
     _print(statuses)
     gateway = next((s for s in statuses if s.name == "gateway"), None)

@@ -20,9 +20,10 @@ Three layers, the engine's being the one that counts:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from services.warehouse._dsn import Dsn
 from services.warehouse._errors import QueryError, WarehouseUnavailable
@@ -143,15 +144,16 @@ class ReadOnlySql:
     def limits(self) -> SqlLimits:
         return self._limits
 
-    def run(self, sql: str) -> QueryResult:
-        """``sql``'s columns and rows; :class:`SqlRefused` when it is not run,
+    def run(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        """``sql``'s columns and rows (``params`` bound to its ``{name:Type}``
+        placeholders); :class:`SqlRefused` when it is not run,
         :class:`QueryError` when the engine rejects it (syntax, unknown table) or stops it
         at a limit, :class:`WarehouseUnavailable` when it cannot be reached."""
         reason = refusal(sql)
         if reason is not None:
             raise SqlRefused(reason)
         try:
-            return self._warehouse.query(sql, settings=self._per_query)
+            return self._warehouse.query(sql, params, settings=self._per_query)
         except WarehouseUnavailable as exc:
             over = self._over_limit(str(exc))
             if over is None:

@@ -215,7 +215,9 @@ class ModelWatch:
         if self._rows and summaries.closes(ts):
             out += self._drain()  # the inputs before this event belong to the closing window
         self.champion_version = version
-        latency = _ms(record.get("latency_ms"))
+        # a batch row's latencies are its share of a chunk's: not a request's, left out
+        timed = record.get("source") != "batch"
+        latency = _ms(record.get("latency_ms")) if timed else None
         out += summaries.on_event(ts, latency)
         self._rows.append(features)
         self._ts.append(ts)
@@ -223,7 +225,8 @@ class ModelWatch:
             out += self._drain()
         shadow = challenger or _NO_OUTCOME
         reports = self.ops.scored(
-            ts, latency, _ms(champion.get("latency_ms")), _ms(shadow.get("latency_ms")),
+            ts, latency, _ms(champion.get("latency_ms")) if timed else None,
+            _ms(shadow.get("latency_ms")) if timed else None,
             record.get("served_by", "champion"), bool(champion.get("error")),
             bool(shadow.get("error")),
         )  # fmt: skip

@@ -65,8 +65,10 @@ def encode_reply(reply: Record, content_type: str, writer: ReplyWriter) -> tuple
 
 
 def log_record(dep: Deployment, request: Request, row: dict[str, Any], result: Scored,
-               challenger: Outcome | None, latency_ms: float, now_ms: int) -> bytes:  # fmt: skip
-    """The prediction-log record of one scored request, as JSON bytes."""
+               challenger: Outcome | None, latency_ms: float, now_ms: int, *,
+               source: str = "stream") -> bytes:  # fmt: skip
+    """The prediction-log record of one scored request, as JSON bytes; ``source`` says
+    which path scored it: ``stream`` (the scorer) or ``batch`` (``modelstream score``)."""
     champ_version = dep.champion.version
     record = {
         "request_id": request.request_id, "model": dep.model, "ts": now_ms,
@@ -81,6 +83,6 @@ def log_record(dep: Deployment, request: Request, row: dict[str, Any], result: S
         "schema_fingerprint": dep.codec.fingerprint_hex,
         "training_data_fingerprint": dep.champion.training_data_fingerprint,
         "sensitive": {name: str(row.get(name)) for name in dep.sensitive},
-        "latency_ms": latency_ms,
+        "latency_ms": latency_ms, "source": source,
     }  # fmt: skip
     return orjson.dumps(record)

@@ -71,6 +71,7 @@ SAMPLE_ROWS: dict[str, dict[str, Any]] = {
         "schema_fingerprint": "9c1e3a7fd2b04a11",
         "training_data_fingerprint": "sha256:5be0c1",
         "latency_ms": 4.7,
+        "source": "stream",
     },
     "feedback": {
         "request_id": "req-0001",

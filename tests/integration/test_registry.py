@@ -38,6 +38,7 @@ from services.registry import (
     UntrustedVersionError,
     VersionAdded,
     load_public_keys,
+    recent_events,
 )
 from services.registry._archive import write_archive
 from services.registry._wire import chunk_key, chunk_record, codec
@@ -361,6 +362,31 @@ def models(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
 
+def test_policies_and_decisions_are_stored_and_read_back(
+    kafka: KafkaConfig, topics: Topics, registry: Registry
+) -> None:
+    registry.register("churn", river_model(), SCHEMA, task="classification")
+    registry.register("churn", river_model(), SCHEMA, task="classification", role="challenger")
+    registry.set_policy("churn", {"min_labels": 700, "auto_retrain": False}, reason="first")
+    registry.record("churn", 2, "wait", "312 of 700 labelled requests", {"evidence": {"n": 312}})
+    with pytest.raises(RoutingError, match="churn v1 is not the challenger"):
+        registry.retire("churn", 1)
+    routing = registry.retire("churn", 2, reason="worse", details={"evidence": {"p": 0.001}})
+    assert routing.challenger is None and routing.champion == 1
+    with RegistryView(kafka, topics) as fresh:
+        fresh.sync()
+        assert fresh.policy("churn") == {"min_labels": 700, "auto_retrain": False}
+        assert fresh.policy("fraud") is None
+        assert fresh.routing("churn") == routing  # the policy key is no routing
+    trail = recent_events(kafka, topics, "churn", limit=3)
+    assert [(e.action, e.version, e.reason) for e in trail] == [
+        ("policy", 1, "first"), ("wait", 2, "312 of 700 labelled requests"), ("retire", 2, "worse"),
+    ]  # fmt: skip
+    assert trail[1].details == {"evidence": {"n": 312}}
+    assert trail[2].details == {"previous": 2, "evidence": {"p": 0.001}}
+    assert trail[2].actor == "ana"
+
+
 def test_models_commands(kafka: KafkaConfig, unique: Callable[[str], str], tmp_path: Path) -> None:
     prefix = unique("cli")
     env = os.environ | {"MODELSTREAM_KAFKA": kafka.bootstrap, "MODELSTREAM_TOPIC_PREFIX": prefix,
@@ -452,6 +478,23 @@ def test_models_commands(kafka: KafkaConfig, unique: Callable[[str], str], tmp_p
         ["v2", "-", "classification", "1"], ["v3", "-", "classification", "leave"],
     ], shown  # fmt: skip
     assert sum(line.rstrip().endswith(signer_id) for line in shown) == 3, shown
+
+    for args, expected in [
+        (("policy", "churn", "--min-labels", "500", "--max-shadow", "2d", "--loop", "--trainer",
+          "pkg.train:fit"), "min-labels               500"),
+        (("policy", "churn"), "max-shadow               2d"),
+        (("set-challenger", "churn", "2"), "challenger v2"),
+        (("veto", "churn", "--reason", "looks wrong"), "churn v2 vetoed"),
+        (("pin", "churn", "--reason", "audit week"), "churn: pinned"),
+    ]:  # fmt: skip
+        done = models(env, *args)
+        assert done.returncode == 0, (args, done.stderr)
+        assert expected in done.stdout, (args, done.stdout)
+    bad_policy = models(env, "policy", "churn", "--alpha", "2")
+    assert bad_policy.returncode == 1 and "alpha must be between 0 and 1" in bad_policy.stderr
+    trail = models(env, "show", "churn").stdout
+    assert "policy: min-labels 500, max-shadow 2d, pinned True, auto-retrain True" in trail, trail
+    assert "veto" in trail and "looks wrong" in trail and "audit week" in trail, trail
 
     with RegistryView(kafka, Topics(prefix)) as reader:
         reader.sync()

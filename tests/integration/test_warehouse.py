@@ -53,6 +53,7 @@ TABLES = {
 }
 VIEWS = {
     "labelled_predictions",
+    "labelled_requests",
     "champion_vs_challenger",
     "drift_by_feature",
     "fairness_by_group",

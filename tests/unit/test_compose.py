@@ -94,7 +94,7 @@ def test_resolve_refuses_what_the_cli_does_not_have() -> None:
 # -- secure by default ------------------------------------------------------------------
 
 RUN_ROLE = {"scorer": "scorer", "monitor": "monitor", "merger": "merger", "sink": "sink",
-            "gateway": "gateway"}  # fmt: skip
+            "gateway": "gateway", "lifecycle": "registry"}  # fmt: skip
 
 
 def test_only_the_gateway_is_published() -> None:
@@ -175,14 +175,16 @@ def test_the_image_runs_as_a_non_root_user() -> None:
     assert users and users[-1].split(":")[0] not in {"0", "root"}
 
 
-def test_only_the_registry_tool_holds_the_signing_key_and_servers_trust_it() -> None:
+def test_only_registry_writers_hold_the_signing_key_and_servers_trust_it() -> None:
     services = modelstream_services()
     holders = {name for name, svc in services.items()
                if "registry_signing_key" in svc.get("secrets", [])}  # fmt: skip
-    assert holders == {"registry"}
-    assert services["registry"]["environment"]["MODELSTREAM_SIGNING_KEY"] == (
-        "/run/secrets/registry_signing_key")  # fmt: skip
-    for name in ("scorer", "gateway"):
+    assert holders == {"registry", "lifecycle"}  # the lifecycle registers retrained versions
+    for name in holders:
+        assert services[name]["environment"]["MODELSTREAM_SIGNING_KEY"] == (
+            "/run/secrets/registry_signing_key")  # fmt: skip
+        assert services[name]["environment"]["MODELSTREAM_KAFKA_USERNAME"] == "registry"
+    for name in ("scorer", "gateway", "lifecycle"):
         env = services[name]["environment"]
         assert env["MODELSTREAM_TRUSTED_KEYS"] == "/run/secrets/registry_signing_key.pub"
         assert "registry_signing_key.pub" in services[name]["secrets"]

@@ -146,7 +146,7 @@ def test_registry_writes_its_topics_with_per_model_transactional_ids() -> None:
     assert got == (
         REGISTRY_READER
         | topic(f"{P}._models", "WRITE") | topic(f"{P}._routing", "WRITE")
-        | topic(f"{P}._model_events", "WRITE")
+        | topic(f"{P}._model_events", "WRITE", "READ")  # READ: `models show`
         | topic(f"{P}.", "CREATE", pattern="PREFIXED")  # the model's topic set, globals
         | {("TOPIC", "LITERAL", name, "DESCRIBE") for name in GLOBALS if name not in written}
         | {("TRANSACTIONAL_ID", "PREFIXED", f"{P}._registry.", op) for op in ("WRITE", "DESCRIBE")}
@@ -255,6 +255,11 @@ def test_specs_become_confluent_bindings_and_back() -> None:
 def test_user_names_scram_cannot_carry_are_refused(name: str) -> None:
     with pytest.raises(ValueError, match="not valid"):
         check_user(name)
+
+
+def test_a_label_source_writes_only_its_models_feedback() -> None:
+    got = rules(acls_for("labels", P, "User:l", models=["a", "b"]))
+    assert got == topic(f"{P}.a.feedback", "WRITE") | topic(f"{P}.b.feedback", "WRITE")
 
 
 def test_the_docs_table_is_what_acls_for_says() -> None:

@@ -134,6 +134,10 @@ def test_a_version_is_one_row_per_feature_as_the_monitor_reads_its_profile() -> 
 
 def test_chunks_tombstones_and_versions_without_a_profile_are_no_rows() -> None:
     assert land("churn/2/chunk/0", b"\x00" * 32) == []
+    signature = codec("signature").encode_avro(
+        {"model": "churn", "version": 2, "key_id": "0123456789abcdef", "signature": b"s" * 64}
+    )
+    assert land("churn/2/signature", signature) == []  # not a version: no row, no refusal
     assert land("churn/2", b"") == []
     assert land("churn/2", metadata(profile=None)) == []
 

@@ -174,3 +174,16 @@ def test_a_watch_survives_pickling_mid_window() -> None:
     a = [p for i, r in enumerate(more) for p in watch.on_prediction(record(700 + i, r))]
     b = [p for i, r in enumerate(more) for p in clone.on_prediction(record(700 + i, r))]
     assert a == b and a  # the same windows close with the same numbers
+
+
+def test_batch_rows_count_as_requests_but_leave_latency_out() -> None:
+    from streams.monitoring.summaries import Summary
+
+    watch = ModelWatch(spec(reference_profile=None))
+    out = []
+    for i in range(300):  # every third row scored by `modelstream score`
+        logged = record(i, {"x0": 0.0}) | ({"source": "batch"} if i % 3 == 0 else {})
+        out += watch.on_prediction(logged)
+    out += watch.flush()
+    latency = [s for s in out if isinstance(s, Summary) and s.kind == "latency"]
+    assert sum(s.stats["count"] for s in latency) == 200  # the real-time rows only
