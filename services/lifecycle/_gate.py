@@ -8,7 +8,8 @@ was held to, and whether it passed: the record of the decision), then decides in
 3. it favours the challenger with ``p < alpha`` but a fairness gap of the challenger is
    wider than the champion's by more than ``max_fairness_widening``: **retire** (unfair);
 4. better, but a drift / concept-drift / anomaly alert is open on it, or its latency p99
-   is above ``(1 + max_p99_increase)`` times the champion's: **wait**;
+   is above ``(1 + max_p99_increase)`` times the champion's and more than
+   ``p99_slack_ms`` above it: **wait**;
 5. better and every check passed: **promote**; no significant difference: **wait**.
 
 A wait once the challenger has shadowed ``max_shadow_s`` or longer becomes **retire** (no
@@ -148,7 +149,9 @@ def _p99_check(policy: PromotionPolicy, latency: Latency) -> Check:
     mine, theirs = latency.challenger_p99_ms, latency.champion_p99_ms
     if mine is None or theirs is None:
         return Check(mine, None, False)
-    bound = theirs * (1.0 + policy.max_p99_increase)
+    # a relative bound alone would block on microseconds of noise: a few µs per row of a
+    # batch; within ``p99_slack_ms`` of the champion a challenger always passes
+    bound = max(theirs * (1.0 + policy.max_p99_increase), theirs + policy.p99_slack_ms)
     return Check(mine, bound, mine <= bound + TOLERANCE)
 
 
@@ -217,10 +220,13 @@ def _blocked(evidence: Evidence, checks: Mapping[str, Check], policy: PromotionP
         if p99.bound is None:
             out.append("its latency p99 was not measured (no request both versions answered)")
         else:
+            theirs = latency.champion_p99_ms or 0.0
+            relative = theirs * (1.0 + policy.max_p99_increase)
+            how = (f"{1 + policy.max_p99_increase:g}x the champion's" if relative >= p99.bound
+                   else f"{policy.p99_slack_ms:g} ms over the champion's")  # fmt: skip
             out.append(
                 f"its latency p99 {_ms(latency.challenger_p99_ms)} is above "
-                f"{1 + policy.max_p99_increase:g}x the champion's "
-                f"{_ms(latency.champion_p99_ms)} = {_ms(p99.bound)}"
+                f"{how} {_ms(latency.champion_p99_ms)} = {_ms(p99.bound)}"
             )
     return out
 

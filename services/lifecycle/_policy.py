@@ -46,7 +46,8 @@ class PromotionPolicy:
     both versions scored, the paired test says it is better at ``alpha``, none of its
     fairness gaps is wider than the champion's by more than ``max_fairness_widening``,
     no drift or anomaly alert is open on it, and its latency p99 is at most
-    ``1 + max_p99_increase`` times the champion's; it is retired when the test says it
+    ``1 + max_p99_increase`` times the champion's (or within ``p99_slack_ms`` of it: a
+    relative bound alone blocks on microseconds of noise); it is retired when the test says it
     is worse at ``alpha`` or it has shadowed for ``max_shadow_s``. ``pinned``: the
     champion stays whatever the evidence (decisions are still recorded).
 
@@ -61,6 +62,7 @@ class PromotionPolicy:
     alpha: float = 0.01
     max_fairness_widening: float = 0.02
     max_p99_increase: float = 0.2
+    p99_slack_ms: float = 1.0
     max_shadow_s: float = 86400.0
     pinned: bool = False
     auto_retrain: bool = False
@@ -77,6 +79,7 @@ class PromotionPolicy:
         _check(0 < self.alpha < 1, "alpha must be between 0 and 1")
         _check(0 <= self.max_fairness_widening <= 1, "max-fairness-widening must be in 0..1")
         _check(self.max_p99_increase >= 0, "max-p99-increase must be 0 or more")
+        _check(self.p99_slack_ms >= 0, "p99-slack-ms must be 0 or more")
         for name in ("max_shadow_s", "retrain_window_s", "cooldown_s"):
             value = getattr(self, name)
             _check(math.isfinite(value) and value > 0, f"{_flag(name)} must be a positive duration")

@@ -76,6 +76,9 @@ def policy(
     max_p99_increase: Annotated[
         float | None, typer.Option(help="Largest allowed relative increase of the p99 latency")
     ] = None,
+    p99_slack_ms: Annotated[
+        float | None, typer.Option(help="A p99 this close to the champion's always passes (ms)")
+    ] = None,
     max_shadow: Duration = None,
     loop: Loop = None,
     trainer: Annotated[
@@ -101,6 +104,7 @@ def policy(
         changes: dict[str, Any] = {
             "min_labels": min_labels, "alpha": alpha,
             "max_fairness_widening": max_fairness_widening, "max_p99_increase": max_p99_increase,
+            "p99_slack_ms": p99_slack_ms,
             "max_shadow_s": _seconds(max_shadow), "auto_retrain": loop, "trainer": trainer,
             "retrain_window_s": _seconds(retrain_window), "retrain_min_rows": retrain_min_rows,
             "holdout": holdout, "cooldown_s": _seconds(cooldown),

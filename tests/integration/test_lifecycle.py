@@ -158,6 +158,7 @@ def test_a_concept_change_is_retrained_shadowed_and_promoted_with_no_one_at_the_
         steps = _until("promotion", steps, traffic, lifecycle,
                        lambda s: any(x.action in ("promote", "retire") for x in s))  # fmt: skip
         verdict = next(s for s in steps if s.action in ("promote", "retire"))
+        print("steps:", [(s.action, s.version, s.reason[:150]) for s in steps])
         assert verdict.action == "promote" and verdict.version == new, verdict
         after_promotion = traffic.round(600, CHANGED_WEIGHTS)
         _wait_landed(warehouse, traffic.sent)

@@ -238,6 +238,16 @@ def test_p99_exactly_at_the_bound_passes() -> None:
     assert judge(evidence(latency=Latency(3000, 6.0, 7.21))).action == "wait"
 
 
+def test_a_p99_within_the_slack_of_the_champion_passes_whatever_the_ratio() -> None:
+    # per-row latencies of a batched scorer are microseconds: 3x of 3 µs is noise
+    assert judge(evidence(latency=Latency(3000, 0.003, 0.009))).action == "promote"
+    verdict = judge(evidence(latency=Latency(3000, 0.5, 1.6)))
+    assert verdict.action == "wait"
+    assert verdict.reason.endswith(
+        ", but its latency p99 1.6 ms is above 1 ms over the champion's 0.5 ms = 1.5 ms"
+    ), verdict.reason
+
+
 def test_alerts_and_latency_both_said() -> None:
     verdict = judge(evidence(latency=Latency(3000, 10.0, 20.0), alerts=(alert(), alert("b"))))
     assert "2 alerts are open on it" in verdict.reason
