@@ -23,12 +23,14 @@ once (``read_committed``).
 Errors (exactly-once): ``txn_requires_abort`` → abort, rewind every partition to its
 committed offset and ``replied`` mark, drop what was pending; transient (a broker
 restarting, a coordinator moving) → the same call again after a capped backoff, for at
-most the transaction timeout (:mod:`streams.scoring.retry`); fatal because fenced by a
-newer instance → :class:`ScorerFencedError`, the process must stop; fatal for any other
-reason (a broker restarted mid-transaction can leave the producer in a state it cannot
-leave, ``INVALID_TXN_STATE``) → a new producer with the same transactional id aborts
-the open transaction and the partitions are rewound, at most
-``MAX_REPLACEMENTS`` times in ``REPLACEMENT_WINDOW`` seconds.
+most the transaction timeout (:mod:`streams.scoring.retry`); fatal → a new producer with
+the same transactional id aborts the open transaction and every partition is rewound, at
+most ``MAX_REPLACEMENTS`` times in ``REPLACEMENT_WINDOW`` seconds: a broker restarted
+mid-transaction leaves the producer where no call is valid (``INVALID_TXN_STATE``), or
+fenced, since the coordinator bumps the epoch of a transaction it timed out. A newer
+instance with the same id is told apart by the consumer: static membership fences the
+older member (:class:`ScorerFencedError`, the process must stop); so is a transactional
+id this principal may not use.
 At-least-once: a failed delivery rewinds the same way; what was delivered is sent again.
 
 Outputs that can never be produced are kept out of transactions, where one would abort
@@ -103,9 +105,9 @@ SESSION_TIMEOUT_MS = 45_000  # how long a broker may be away before the group fo
 STUCK_AFTER = 5.0  # seconds past the transaction timeout before a commit is deemed stuck
 REPLY_TOPIC_TTL = 60.0  # seconds a reply-to topic is trusted to exist without looking again
 MAX_REPLACEMENTS, REPLACEMENT_WINDOW = 5, 300.0  # producer replacements before giving up
-FENCED = frozenset({KafkaError._FENCED, KafkaError.PRODUCER_FENCED,
-                    KafkaError.INVALID_PRODUCER_EPOCH,
-                    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED})  # fmt: skip
+# fatal errors a new producer cannot cure: stop (a fenced producer is replaced, above)
+UNRECOVERABLE = frozenset({KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                           KafkaError.CLUSTER_AUTHORIZATION_FAILED})  # fmt: skip
 
 
 class ScorerError(Exception):
@@ -804,14 +806,13 @@ class Scorer:
         return False
 
     def _replace(self, error: KafkaError, origins: set[Origin]) -> bool:
-        """A fatal producer error. Fenced by a newer instance: stop. Otherwise (a broker
-        restarted mid-transaction can leave the producer where no call is valid, as
-        ``INVALID_TXN_STATE``) a new producer with the same transactional id aborts the
-        open transaction, and every partition is rewound."""
-        if error.code() in FENCED:
-            raise ScorerFencedError(f"transactional producer is fenced: {error}; stop any other "
-                                    f"scorer running with instance id "
-                                    f"{self.config.instance_id!r}")  # fmt: skip
+        """A fatal producer error: a new producer with the same transactional id aborts
+        the open transaction, and every partition is rewound (see the module docstring:
+        a newer instance is the consumer's to detect). Not allowed to use the id: stop."""
+        if error.code() in UNRECOVERABLE:
+            raise ScorerFencedError(f"the transactional producer cannot go on: {error}; "
+                                    "check the scorer's ACLs (`modelstream kafka acls list`)"
+                                    )  # fmt: skip
         now = time.monotonic()
         self._replaced = [t for t in self._replaced if now - t < REPLACEMENT_WINDOW]
         if len(self._replaced) >= MAX_REPLACEMENTS:
@@ -882,7 +883,7 @@ class Scorer:
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
             if error.fatal():
-                if replaceable and error.code() not in FENCED:
+                if replaceable and error.code() not in UNRECOVERABLE:
                     raise _ProducerBrokenError(error) from exc
                 raise ScorerFencedError(f"{what}: the producer is fenced or broken: {error}"
                                         ) from exc  # fmt: skip

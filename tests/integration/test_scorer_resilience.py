@@ -113,7 +113,7 @@ def test_unproducible_outputs_go_to_the_dlq_and_everything_else_is_answered_once
         _json_request(kafka, topics.requests("big"), good[1], "big-reply")
         # replies and log records of r2...r399, big-log's reply, gone-1's reply and log
         # record, six DLQ entries of m, big-reply's error reply and its two DLQ entries
-        got += collect(consumer, 2 * 398 + 1 + 2 + 6 + 1 + 2 - len(got), timeout=60)
+        got += collect(consumer, 2 * 398 + 1 + 2 + 6 + 1 + 2 - len(got), timeout=150)
     elapsed = time.monotonic() - started
     by_topic: dict[str, list[Received]] = {}
     for message in got:
