@@ -10,13 +10,14 @@ from __future__ import annotations
 import csv
 import sys
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import orjson
 import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from services.batch.cli import score
@@ -26,13 +27,16 @@ from services.dlq.cli import app as dlq_app
 from services.gateway.cli import clients_app
 from services.lifecycle.cli import retrain_cmd
 from services.lifecycle.policy_cli import add_commands
+from services.localstack import LocalBroker, jars_ready, resolve_jars
 from services.predict_cli import predict
 from services.registry.cli import models_app
+from services.reports.cli import report
 from services.run_cli import run_app
 from services.runtime import kafka_config, local_broker, topics
 from services.security.cli import acls_app, users_app
 from services.security.compose import compose_secrets
 from services.security.local import PASSWORD_FILE, AdminCredentials, load_credentials
+from services.settings import Settings
 from services.stack.cli import down, status, up
 from streams.kafka import ensure_topics, make_admin
 
@@ -58,6 +62,7 @@ app.command("down")(down)
 app.command("predict")(predict)
 app.command("score")(score)
 app.command("retrain")(retrain_cmd)
+app.command("report")(report)
 
 T = TypeVar("T")
 _settings = settings_or_exit
@@ -75,16 +80,40 @@ def _timed(label: str, action: Callable[[], T]) -> T:
     return result
 
 
+@contextmanager
+def _waiting(what: str) -> Iterator[Callable[[str], None]]:
+    """A spinner with the seconds waited on stderr, while a person waits on a terminal
+    (nothing otherwise: stdout keeps its machine-readable lines); yields a callback
+    that changes the text."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(what, total=None)
+        yield lambda text: bar.update(task, description=text)
+
+
+def _start(broker: LocalBroker, timeout: float) -> str:
+    with _waiting("starting the Kafka broker, waiting until it answers"):
+        return broker.start(timeout)
+
+
+def _resolve_jars(settings: Settings) -> Path:
+    """The broker's jars, resolved with a spinner counting Maven's downloads the first time."""
+    version, cache = settings.kafka_version, settings.cache_dir
+    if jars_ready(version, cache):
+        return resolve_jars(version, cache)
+    what = f"resolving Apache Kafka {version} from Maven Central"
+    with _waiting(what) as show:
+        return resolve_jars(
+            version, cache, on_download=lambda n: show(f"{what}: {n} files downloaded")
+        )
+
+
 @kafka_app.command("jars")
 def kafka_jars() -> None:
     """Resolve the Kafka broker jars from Maven Central into the cache (idempotent)."""
     settings = _settings()
-    from services.localstack import resolve_jars
-
     with _friendly_errors():
-        libs = _timed(
-            "kafka jars ready", lambda: resolve_jars(settings.kafka_version, settings.cache_dir)
-        )
+        libs = _timed("kafka jars ready", lambda: _resolve_jars(settings))
     console.print(f"jars={libs}")
 
 
@@ -101,6 +130,7 @@ def kafka_start(
     """Start the local single-node Kafka broker (KRaft) and print its bootstrap address."""
     settings = _settings()
     with _friendly_errors():
+        _resolve_jars(settings)  # the first start downloads them: show it
         broker = local_broker(
             settings, port=port, controller_port=controller_port, heap_mb=heap_mb, secure=secure
         )
@@ -111,7 +141,7 @@ def kafka_start(
             ignored = _ignored_options(port, controller_port, bootstrap)
             console.print(f"kafka broker already running (pid {running.pid}){ignored}")
         else:
-            bootstrap = _timed("kafka broker started", lambda: broker.start(timeout))
+            bootstrap = _timed("kafka broker started", lambda: _start(broker, timeout))
         admin = broker.admin_credentials() if secure else None
     console.print(f"logs: {broker.log_file}")
     print(f"bootstrap={bootstrap}")

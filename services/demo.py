@@ -138,6 +138,7 @@ def _run(
             _wait_landed(warehouse, f"gw-{run}-%", leg.served)
             summarise(warehouse, result, started_ms)  # the main leg, before the loop's rows
             result.loop = run_loop_leg(settings, kafka, names, warehouse, run, console).as_json()
+            _write_report(warehouse, result, started_ms, settings.data_dir / "demo-report.html")
         finally:
             for proc in (scorer, monitor):
                 proc.terminate()
@@ -151,6 +152,19 @@ def _run(
         json_path.write_text(orjson.dumps(result.as_json(), option=orjson.OPT_INDENT_2).decode())
         console.print(f"summary written to {json_path}")
     return result
+
+
+def _write_report(warehouse: Warehouse, result: DemoResult, since_ms: int, path: Path) -> None:
+    """The run's monitoring report (``modelstream report``), from its first request on."""
+    from datetime import UTC, datetime
+
+    from services.reports import render_report
+    from services.reports.cli import write_atomically
+
+    start = datetime.fromtimestamp(since_ms / 1e3, UTC)
+    report = render_report(warehouse, MODEL, start=start, end=datetime.now(UTC))
+    result.report = str(write_atomically(path, report.html))
+    result.attention = list(report.attention)
 
 
 def _drop_topics(kafka: KafkaConfig, names: Topics) -> None:

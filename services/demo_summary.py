@@ -60,6 +60,8 @@ class DemoResult:
     fairness: dict[str, Any] = field(default_factory=dict)
     gateway: dict[str, Any] = field(default_factory=dict)
     loop: dict[str, Any] = field(default_factory=dict)
+    report: str = ""  # the run's monitoring report (HTML), once written
+    attention: list[str] = field(default_factory=list)  # what its first screen flags
 
     def first_detection(self) -> dict[str, Any] | None:
         """The earliest drift alert on the shifted feature."""
@@ -97,6 +99,8 @@ class DemoResult:
             "fairness": self.fairness,
             "gateway": self.gateway,
             "loop": self.loop,
+            "report": self.report,
+            "attention": self.attention,
         }
 
 
@@ -221,6 +225,11 @@ def report(result: DemoResult, console: Console) -> None:
     console.print(perf)
     console.print(f"[bold]fairness[/] {result.fairness}")
     _report_loop(result.loop, console)
+    if result.report:
+        console.print(f"[bold]report[/] {result.report} (open it in a browser; it works offline)",
+                      soft_wrap=True)  # fmt: skip
+        for line in result.attention:
+            console.print(f"  needs attention: {line}", soft_wrap=True, markup=False)
     console.print("Look further with SQL (more in docs/queries.md), e.g.:")
     for sql in LOOK_FURTHER:
         console.print(f'  [cyan]modelstream sql "{sql}"[/]', soft_wrap=True)

@@ -49,6 +49,7 @@ __all__ = [
     "LocalStackError",
     "MissingToolError",
     "free_port",
+    "jars_ready",
     "resolve_jars",
     "wait_gone",
 ]
@@ -79,12 +80,29 @@ def _require(tool: str, install_hint: str) -> str:
     return path
 
 
-def resolve_jars(version: str, cache_dir: Path, *, quiet: bool = True) -> Path:
+def _libs(version: str, cache_dir: Path) -> Path:
+    return cache_dir / f"kafka-{version}" / "libs"
+
+
+def jars_ready(version: str, cache_dir: Path) -> bool:
+    """Whether the jars of Kafka ``version`` are resolved already (a call is instant)."""
+    return (_libs(version, cache_dir) / ".complete").exists()
+
+
+def resolve_jars(
+    version: str,
+    cache_dir: Path,
+    *,
+    quiet: bool = True,
+    on_download: Callable[[int], None] | None = None,
+) -> Path:
     """Resolve the broker classpath for Kafka ``version`` into ``cache_dir``; idempotent.
 
     Returns the directory holding the jars. A marker file makes a warm call instant.
+    ``on_download(n)``: called as Maven reports each file it downloaded (n so far), for
+    a progress display; Maven's output is read line by line then.
     """
-    libs = cache_dir / f"kafka-{version}" / "libs"
+    libs = _libs(version, cache_dir)
     marker = libs / ".complete"
     if marker.exists():
         return libs
@@ -96,20 +114,55 @@ def resolve_jars(version: str, cache_dir: Path, *, quiet: bool = True) -> Path:
         mvn, "-B", "-f", str(POM), "dependency:copy-dependencies", "-DincludeScope=runtime",
         f"-DoutputDirectory={staging}", f"-Dkafka.version={version}", f"-Dlog4j.version={log4j}",
     ]  # fmt: skip
-    if quiet:
-        cmd.insert(1, "-q")
-    done = subprocess.run(cmd, capture_output=quiet, text=True, check=False)
-    if done.returncode != 0:
-        tail = (done.stdout or "")[-2000:] + (done.stderr or "")[-2000:]
+    if on_download is not None:
+        returncode, tail = _run_counting(cmd, on_download)
+    else:
+        if quiet:
+            cmd.insert(1, "-q")
+        done = subprocess.run(cmd, capture_output=quiet, text=True, check=False)
+        returncode, tail = (
+            done.returncode,
+            (done.stdout or "")[-2000:] + (done.stderr or "")[-2000:],
+        )
+    if returncode != 0:
         raise BrokerError(
             f"Maven could not resolve Apache Kafka {version} from Maven Central "
-            f"(exit {done.returncode}). Check network access to Maven Central, "
+            f"(exit {returncode}). Check network access to Maven Central, "
             f"{USE_EXISTING}.\n{tail}"
         )
     shutil.rmtree(libs, ignore_errors=True)
     staging.rename(libs)
     marker.write_text(version)
     return libs
+
+
+def _run_counting(cmd: list[str], on_download: Callable[[int], None]) -> tuple[int, str]:
+    """Run Maven, calling ``on_download`` per "Downloaded from" line; (exit code, the
+    output's last 4000 characters)."""
+    downloaded, tail = 0, ""
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        text=True,
+    ) as maven:  # fmt: skip
+        assert maven.stdout is not None  # stdout=PIPE
+        for line in maven.stdout:
+            tail = (tail + line)[-4000:]
+            if is_download(line):
+                downloaded += 1
+                on_download(downloaded)
+    return maven.returncode, tail
+
+
+def is_download(line: str) -> bool:
+    """Whether a line of Maven's batch-mode output reports a downloaded file.
+
+    >>> is_download("[INFO] Downloaded from central: https://repo.maven.apache.org/"
+    ...             "maven2/org/apache/kafka/kafka_2.13/4.1.1/kafka_2.13-4.1.1.jar (6.6 MB)")
+    True
+    >>> is_download("[INFO] Downloading from central: https://repo.maven.apache.org/x.jar")
+    False
+    """
+    return line.removeprefix("[INFO] ").startswith("Downloaded from ")
 
 
 def free_port() -> int:

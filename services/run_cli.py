@@ -221,6 +221,7 @@ def run_gateway_cmd(
     """Serve REST, batch and Open Inference Protocol v2 (HTTP, and gRPC with --grpc-port):
     scoring in-process from the live registry, or through the scorer with --via-kafka."""
     from services.gateway.context import DIRECT, VIA_KAFKA, GatewayConfig
+    from services.gateway.reporting import live_reports
     from services.gateway.service import build_context, run_gateway
     from services.gateway.stats import warehouse_stats
 
@@ -239,4 +240,5 @@ def run_gateway_cmd(
         ctx = build_context(
             kafka, topics(settings), config, warehouse_stats(settings), trust_from(settings)
         )
-        run_gateway(ctx, host, port, access_log=access_log, log_level=log_level.lower())
+        run_gateway(ctx, host, port, access_log=access_log, log_level=log_level.lower(),
+                    reports=live_reports(settings))  # fmt: skip

@@ -17,6 +17,7 @@ from services.gateway.context import VIA_KAFKA, GatewayConfig, GatewayContext, S
 from services.gateway.direct import DirectConfig, DirectServer
 from services.gateway.directory import ModelDirectory
 from services.gateway.policy import PolicyManager
+from services.gateway.reporting import LiveReports
 from services.registry import RegistryView, Trust
 from streams.kafka import KafkaConfig, Topics
 
@@ -62,9 +63,11 @@ def run_gateway(
     *,
     access_log: bool = True,
     log_level: str = "info",
+    reports: LiveReports | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT (uvicorn's handlers; the lifespan closes the bridge)."""
-    app = create_app(ctx)
+    """Serve until SIGTERM/SIGINT (uvicorn's handlers; the lifespan closes the bridge).
+    ``reports`` renders the ``/reports/{model}`` pages."""
+    app = create_app(ctx, reports=reports)
     log.info("gateway %s on http://%s:%d (%s)", ctx.config.instance_id, host, port,
              describe(ctx.serving))  # fmt: skip
     server = uvicorn.Server(uvicorn_config(app, ctx.config, host, port, access_log, log_level))

@@ -12,7 +12,7 @@ from typing import Any, Final, TypeVar
 
 import orjson
 import pandas as pd
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from services.registry import _archive, _artifact, _routing, _wire
 from services.registry._draft import Draft, check_size, make_draft
@@ -37,6 +37,7 @@ _FENCED: Final = frozenset(
 )
 T = TypeVar("T")
 Record = tuple[str, str, bytes | None]  # topic, key, value (None: a tombstone)
+Progress = Callable[[int, int], None]  # (chunks the broker acknowledged, chunks in all)
 
 
 class Registry:
@@ -97,6 +98,7 @@ class Registry:
         role: str | None = None,
         positive_label: str | None = None,
         lineage: Mapping[str, Any] | None = None,
+        on_progress: Progress | None = None,
     ) -> ModelVersion:
         """Serialise ``model_obj`` and register it as the next version of ``name``.
 
@@ -107,6 +109,8 @@ class Registry:
         rates and fairness count: one of its classes, as text; when None it is the one
         class reading ``true``, ``1`` or ``yes`` (:class:`InvalidModelError` if there is
         not exactly one), or ``"True"`` for a model that does not expose its classes.
+        ``on_progress(done, total)`` is called each time the broker acknowledges one more
+        chunk of the artifact (inside the transaction, before it commits): a progress bar.
         """
         _artifact.require_predictor(model_obj)
         draft = make_draft(
@@ -116,7 +120,7 @@ class Registry:
             training_metrics=training_metrics, code_version=code_version, role=role,
             positive_label=positive_label, lineage=lineage,
         )  # fmt: skip
-        return self._register(draft)
+        return self._register(draft, on_progress)
 
     def register_artifact_bytes(
         self,
@@ -135,6 +139,7 @@ class Registry:
         role: str | None = None,
         positive_label: str | None = None,
         lineage: Mapping[str, Any] | None = None,
+        on_progress: Progress | None = None,
     ) -> ModelVersion:
         """Register an artifact already serialised (a file). It is loaded once to check
         that it is a predictor, which runs its code: register only files you trust.
@@ -148,10 +153,11 @@ class Registry:
             training_metrics=training_metrics, code_version=code_version, role=role,
             positive_label=positive_label, lineage=lineage,
         )  # fmt: skip
-        return self._register(draft)
+        return self._register(draft, on_progress)
 
-    def _register(self, draft: Draft) -> ModelVersion:
+    def _register(self, draft: Draft, on_progress: Progress | None = None) -> ModelVersion:
         name, chunks = draft.name, _artifact.split(draft.data, self.chunk_size)
+        progress = None if on_progress is None else _ChunkProgress(len(chunks), on_progress)
 
         def plan() -> tuple[list[Record], ModelVersion]:
             at = _now()
@@ -167,7 +173,7 @@ class Registry:
                 records += self._routing_records(decision, reason, at)[1]
             return records, version
 
-        return self._transact(name, plan)
+        return self._transact(name, plan, None if progress is None else progress.delivered)
 
     def _version_records(
         self, version: ModelVersion, chunks: list[bytes], signature: Signature | None
@@ -353,15 +359,23 @@ class Registry:
 
     # -- transactions
 
-    def _transact(self, model: str, plan: Callable[[], tuple[list[Record], T]]) -> T:
-        """Fence other writers of ``model``, catch up, decide, write atomically."""
+    def _transact(
+        self,
+        model: str,
+        plan: Callable[[], tuple[list[Record], T]],
+        on_delivered: Callable[[str], None] | None = None,
+    ) -> T:
+        """Fence other writers of ``model``, catch up, decide, write atomically.
+        ``on_delivered(key)``: each record the broker acknowledged, before the commit."""
         producer = self._producer(model)
         try:
             self._view.sync(self.timeout, include_pending=True)
             records, result = plan()
             producer.begin_transaction()
             for topic, key, value in records:
-                _produce(producer, topic, key, value)
+                _produce(producer, topic, key, value, on_delivered)
+            if on_delivered is not None:
+                producer.flush(self.timeout)  # serves the delivery reports as they come
             producer.commit_transaction(self.timeout)
         except KafkaException as exc:
             raise self._failed(model, exc) from exc
@@ -430,10 +444,33 @@ def _now() -> datetime:
     return _wire.from_millis(_wire.to_millis(datetime.now(UTC)))
 
 
-def _produce(producer: Producer, topic: str, key: str, value: bytes | None) -> None:
+class _ChunkProgress:
+    """Counts the artifact's chunks the broker acknowledged, for ``on_progress``."""
+
+    def __init__(self, total: int, report: Progress) -> None:
+        self.total, self.done, self.report = total, 0, report
+
+    def delivered(self, key: str) -> None:
+        if "/chunk/" in key:  # <model>/<version>/chunk/<index> (_wire.chunk_key)
+            self.done += 1
+            self.report(self.done, self.total)
+
+
+def _produce(
+    producer: Producer,
+    topic: str,
+    key: str,
+    value: bytes | None,
+    on_delivered: Callable[[str], None] | None = None,
+) -> None:
+    def delivered(error: KafkaError | None, _message: Message) -> None:
+        if error is None and on_delivered is not None:
+            on_delivered(key)  # a failed delivery fails the commit that follows
+
+    callback = None if on_delivered is None else delivered
     while True:
         try:
-            producer.produce(topic, key=key.encode(), value=value)
+            producer.produce(topic, key=key.encode(), value=value, on_delivery=callback)
             return
         except BufferError:  # local queue full: let deliveries drain it
             producer.poll(0.1)

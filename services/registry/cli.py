@@ -13,8 +13,8 @@ from __future__ import annotations
 import getpass
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +22,14 @@ import pandas as pd
 import typer
 from rich import box
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -166,14 +174,18 @@ def register(
 ) -> None:
     """Register an artifact file as the next version of NAME (loads it once to check it:
     register only files you trust)."""
-    with _registry(actor, create_topics=name, sign=True) as registry:
+    data = artifact.read_bytes()
+    with (
+        _registry(actor, create_topics=name, sign=True) as registry,
+        _chunk_bar(len(data), registry.chunk_size) as on_progress,
+    ):
         version = registry.register_artifact_bytes(
-            name, artifact.read_bytes(), _read_schema(input_schema), task=task,
+            name, data, _read_schema(input_schema), task=task,
             fmt=fmt or format_for(artifact.suffix),
             reference=None if reference is None else _read_frame(reference),
             sensitive=[item.strip() for item in sensitive.split(",") if item.strip()],
             description=description, code_version=code_version, role=role,
-            positive_label=positive_label,
+            positive_label=positive_label, on_progress=on_progress,
         )  # fmt: skip
         routing = registry.routing(name)
     role_now = routing.role_of(version.version) if routing else None
@@ -187,6 +199,32 @@ def register(
         markup=False,
     )
     print(f"version={version.version}")
+
+
+BAR_FROM_BYTES = 4 * 1024 * 1024  # a smaller artifact is written before a bar would show
+
+
+def _chunk_bar(
+    size: int, chunk_size: int
+) -> AbstractContextManager[Callable[[int, int], None] | None]:
+    """A bar on stderr over the artifact's bytes the broker acknowledged, chunk by chunk,
+    for an artifact of 4 MiB or more on a terminal; otherwise no callback."""
+    if size < BAR_FROM_BYTES or not err.is_terminal:
+        return nullcontext(None)
+    return _bar(size, chunk_size)
+
+
+@contextmanager
+def _bar(size: int, chunk_size: int) -> Iterator[Callable[[int, int], None]]:
+    columns = (TextColumn("writing the artifact"), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("artifact", total=size)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=size if done == total else done * chunk_size)
+
+        yield advance
 
 
 def _read_schema(path: Path) -> dict[str, Any]:

@@ -14,6 +14,7 @@ can read their bind-mounted copies), and compose hands each service only its own
     clickhouse_password    the ClickHouse server's `modelstream` user
     registry_signing_key   the Ed25519 key that signs model versions (the registry tool
                            only); scorers and gateways trust registry_signing_key.pub
+    grafana_admin_password Grafana's `admin` user (Grafana only)
 
 Existing files are kept: running it again adds what is missing and changes nothing else.
 """
@@ -87,6 +88,7 @@ def compose_secrets(directory: Path) -> list[Path]:
     for role in ROLE_USERS:
         ensure(f"kafka_{role}", generate_password)
     ensure("clickhouse_password", generate_password)
+    ensure("grafana_admin_password", generate_password)
     key = directory / SIGNING_KEY
     if not key.exists():
         public = Signer.generate().save(key)

@@ -2,9 +2,10 @@
 
 The real stack (session broker, registry, scorer, sink owning the embedded warehouse,
 ``modelstream run gateway``) serves one model; headless Chromium, driven over the
-DevTools protocol, signs in through the form, reads the pages and takes full-page
-screenshots. They are kept in the test's tmp dir and copied to ``.modelstream/screenshots/``
-for a human to look at. Chromium comes from ``scripts/install-chromium``; without it these
+DevTools protocol, signs in through the form, reads the pages (and the live monitoring
+report, from the warehouse the sink fills) and takes full-page screenshots. They are
+kept in the test's tmp dir and copied to ``.modelstream/screenshots/`` for a human to
+look at. Chromium comes from ``scripts/install-chromium``; without it these
 tests fail (they never skip).
 """
 
@@ -319,6 +320,60 @@ def test_model_reference_tries_a_real_call(site: Site, browser: Browser) -> None
     assert status.strip() == "200", answer
     assert '"served_by": "champion"' in answer
     shoot(browser, site, "portal-model")
+
+
+def test_live_report_renders_every_chart_offline(site: Site, browser: Browser) -> None:
+    """From the catalogue's link to the report, with a bearer token: every chart drawn,
+    nothing fetched from anywhere but this gateway, no console error (a CSP violation
+    is one)."""
+    auth = bearer(site.token)
+    browser.call("Runtime.enable")
+    browser.call("Log.enable")
+    browser.call("Network.setExtraHTTPHeaders", headers=auth)
+    try:
+        browser.goto(f"{site.url}/catalogue")
+        browser.events.clear()
+        browser.click(f"#model-{MODEL} a.report")
+        browser.wait_for(f"location.pathname === '/reports/{MODEL}'"
+                         " && document.readyState === 'complete'")  # fmt: skip
+        charts = browser.wait_for(
+            "document.querySelectorAll('.chart').length > 0 && [...document.querySelectorAll"
+            "('.chart')].every(c => c.querySelector('.main-svg')) && [...document."
+            "querySelectorAll('.chart .main-svg')].map(s => s.getBoundingClientRect())"
+            ".map(r => [r.width, r.height])"
+        )
+        path = browser.screenshot(site.shots / "live_report.png")
+        browser.eval("1")  # drain the events that came with the last answers
+    finally:
+        browser.call("Network.setExtraHTTPHeaders", headers={})
+    print(f"live report screenshot: {path}")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, SHOTS / path.name)
+    assert all(width > 100 and height > 100 for width, height in charts), charts
+    assert f"Model report: {MODEL}" in browser.texts("h1")[0]
+    requested = [e["params"]["request"]["url"] for e in browser.events
+                 if e.get("method") == "Network.requestWillBeSent"]  # fmt: skip
+    assert requested and all(url.startswith(site.url) or url.startswith("data:")
+                             for url in requested), requested  # fmt: skip
+    errors = [e["params"] for e in browser.events if e.get("method") == "Runtime.exceptionThrown"
+              or (e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] == "error")
+              or (e.get("method") == "Log.entryAdded"
+                  and e["params"]["entry"]["level"] == "error")]  # fmt: skip
+    assert errors == [], errors
+
+
+def test_live_report_access_headers_and_missing_model(site: Site) -> None:
+    page = httpx.get(f"{site.url}/reports/{MODEL}", headers=bearer(site.token), timeout=60)
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    assert page.headers["content-encoding"] == "gzip"  # ~1.5 MB on the wire, not 4.8
+    assert page.headers["content-security-policy"].startswith("default-src 'none';")
+    assert page.text.startswith("<!DOCTYPE html>") and "Plotly" in page.text  # plotly.js inline
+    caller = site.run.client("no-catalogue", [f"predict:{MODEL}"])
+    denied = httpx.get(f"{site.url}/reports/{MODEL}", headers=bearer(caller), timeout=10)
+    assert denied.status_code == 403 and denied.json()["error"]["code"] == "forbidden"
+    missing = httpx.get(f"{site.url}/reports/chrun", headers=bearer(site.token), timeout=10)
+    assert missing.status_code == 404 and "Did you mean" in missing.text
+    assert f'href="/reports/{MODEL}"' in missing.text
 
 
 def test_examples_run_as_written(site: Site) -> None:

@@ -154,8 +154,13 @@ def test_a_fresh_view_rebuilds_river_and_sklearn_versions(
 
 def test_a_3_mb_artifact_is_chunked_and_round_trips(registry: Registry, view: RegistryView) -> None:
     model = BigModel(3 * 1024 * 1024)
-    version = registry.register("big", model, SCHEMA, task="regression")
+    progress: list[tuple[int, int]] = []  # what a progress bar is told, chunk by chunk
+    version = registry.register(
+        "big", model, SCHEMA, task="regression",
+        on_progress=lambda done, total: progress.append((done, total)),
+    )  # fmt: skip
     assert version.chunk_count == 7  # 3 MiB of weights + the pickle's own bytes, 512 KiB each
+    assert progress == [(done, 7) for done in range(1, 8)]  # acknowledged before the commit
     # commit_transaction returns before the partitions' commit markers are written: wait
     # for them (the last stable offset may still be behind a just-committed write)
     view.sync(include_pending=True)

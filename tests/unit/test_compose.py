@@ -98,8 +98,33 @@ RUN_ROLE = {"scorer": "scorer", "monitor": "monitor", "merger": "merger", "sink"
 
 
 def test_only_the_gateway_is_published() -> None:
+    """Other machines reach the gateway only; Grafana is published on the loopback
+    interface, for a browser on the Docker host (it has a login, not the API's tokens)."""
     published = {name for name, svc in compose()["services"].items() if svc.get("ports")}
-    assert published == {"gateway"}
+    assert published == {"gateway", "grafana"}
+    assert compose()["services"]["grafana"]["ports"] == ["127.0.0.1:3000:3000"]
+
+
+def test_grafana_reads_the_warehouse_with_its_own_admin_secret() -> None:
+    grafana = compose()["services"]["grafana"]
+    env = grafana["environment"]
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env, "a password in the file"
+    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
+    assert set(grafana["secrets"]) == {"grafana_admin_password", "clickhouse_password"}
+    mounts = {m.split(":")[0]: m.split(":")[1:] for m in grafana["volumes"]}
+    for source in ("./deploy/grafana/provisioning", "./deploy/grafana/dashboards"):
+        assert (ROOT / source).is_dir() and mounts[source][-1] == "ro", source
+    datasource = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/datasources/clickhouse.yml").read_text()
+    )["datasources"][0]
+    assert datasource["jsonData"]["host"] == "clickhouse"
+    assert datasource["secureJsonData"]["password"] == (
+        "$__file{/run/secrets/clickhouse_password}")  # fmt: skip
+    holders = {name for name, svc in compose()["services"].items()
+               if "grafana_admin_password" in svc.get("secrets", [])}  # fmt: skip
+    assert holders == {"grafana"}
 
 
 def test_each_part_logs_in_as_its_role_with_a_secret_password() -> None:
