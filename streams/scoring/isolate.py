@@ -12,9 +12,10 @@ requests' log records, so the aborted transaction's requests are exactly the bat
 and only the partitions of the last aborted transaction are read (:attr:`focus`: the
 other partitions' backlog would otherwise be crawled through first, a few requests per
 transaction).
-Batches grow back to full size once a request was isolated, or once twice as many
+Batches grow back to full size once a request was isolated, once twice as many
 requests as the first aborted transaction held committed cleanly (the aborts were
-transient after all).
+transient after all), or when the focus partitions have nothing more to read
+(:meth:`Isolation.release`: the other partitions would otherwise wait for ever).
 
 A request marked twice (its DLQ entry was refused too) is marked ``bare``: its DLQ entry
 keeps only the scorer's headers. A third time, :class:`Isolation` gives up (the DLQ topic
@@ -130,6 +131,19 @@ class Isolation:
             self._clean += requests
             if self._clean >= 2 * self._suspects:
                 self._cap = None
+
+    def release(self) -> None:
+        """Stop bisecting: the focus partitions ran dry before enough clean commits.
+
+        >>> iso = Isolation(max_batch=8)
+        >>> for _ in range(2):
+        ...     _ = iso.aborted({("t", 0, 1), ("t", 0, 2)}, "e")
+        >>> iso.focus, iso.limit
+        ({('t', 0)}, 1)
+        >>> iso.release(); iso.focus, iso.limit
+        (None, 8)
+        """
+        self._cap, self._aborts = None, 0
 
     def verdict(self, origin: Origin) -> Verdict | None:
         return self._verdicts.get(origin)

@@ -104,6 +104,7 @@ REPLIED = "replied:"  # committed-offset metadata: the last request answered on 
 SESSION_TIMEOUT_MS = 45_000  # how long a broker may be away before the group forgets us
 STUCK_AFTER = 5.0  # seconds past the transaction timeout before a commit is deemed stuck
 REPLY_TOPIC_TTL = 60.0  # seconds a reply-to topic is trusted to exist without looking again
+FOCUS_DRY_S = 5.0  # seconds the bisection's partitions may give nothing before it ends
 MAX_REPLACEMENTS, REPLACEMENT_WINDOW = 5, 300.0  # producer replacements before giving up
 # fatal errors a new producer cannot cure: stop (a fenced producer is replaced, above)
 UNRECOVERABLE = frozenset({KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
@@ -236,6 +237,7 @@ class Scorer:
         self._refused: list[tuple[str, KafkaError]] = []  # failed deliveries since the last look
         self._committer_retries = 0  # written by the committer thread only
         self._replaced: list[float] = []  # when the producer was last replaced (monotonic)
+        self._last_read = time.monotonic()  # when the consumer last gave a record
         self._consumer = Consumer(self._consumer_config(kafka))
         self._eos = config.exactly_once
         self._kafka = kafka
@@ -341,6 +343,7 @@ class Scorer:
                     on_batch(counts)
             elif self._eos:
                 self.settle()  # idle: finish the last commit now, not at the next request
+                self._release_dry_focus()
             else:
                 self._flush_alo(0)
         self.drain()
@@ -361,6 +364,7 @@ class Scorer:
         first = self._consumer.poll(wait)
         if first is None:
             return []
+        self._last_read = time.monotonic()
         rest = self._isolation.limit - 1
         return self._good([first, *self._consumer.consume(rest, 0)] if rest else [first])
 
@@ -379,6 +383,19 @@ class Scorer:
             else:
                 self._consumer_error(error)
         return good
+
+    def _release_dry_focus(self) -> None:
+        """While bisecting only the aborted transaction's partitions are read; when they
+        have given nothing for ``FOCUS_DRY_S`` (their requests all committed before the
+        clean count ended the bisection), every partition is read again."""
+        if self._isolation.focus is None or self._inflight is not None:
+            return
+        if time.monotonic() - self._last_read < FOCUS_DRY_S:
+            return
+        log.warning("the partitions under bisection have nothing more to read: reading "
+                    "every partition again, in full batches")  # fmt: skip
+        self._isolation.release()
+        self._refocus()
 
     def _logs_due(self) -> bool:
         if not self._pending or not self._pending[0].submitted:
@@ -904,6 +921,7 @@ class Scorer:
         self._unshadowed.clear()
         self._ledger.clear()
         self._replied.clear()
+        self._last_read = time.monotonic()  # a bisection's dry time counts from here
         assigned = self._consumer.assignment()
         if not assigned:
             return
