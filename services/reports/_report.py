@@ -49,7 +49,7 @@ def render_report(reader: Reader, model: str, *, start: datetime | None = None,
     opened = q.open_alerts(reader, model, window)
     drifting = sorted(set(opened.loc[opened["kind"] == "drift", "feature"]) - {""})
     scope = Scope(reader, model, window, served, found, events, drifting)
-    facts = Facts(window=window, open_alerts=[_describe(row) for row in opened.to_dict("records")])
+    facts = Facts(window=window, open_alerts=_open_lines(opened))
     sections = [
         _traffic(scope, facts),
         drift_section(scope),
@@ -111,24 +111,41 @@ def _events(alerts: pd.DataFrame, events: pd.DataFrame) -> Section:
                    rows=shown)  # fmt: skip
 
 
-def _describe(alert: dict[str, object]) -> str:
-    """One open alert: its message (which names the input), since when, and its kind
-    when it is not plain drift.
+def _open_lines(opened: pd.DataFrame) -> list[str]:
+    """One line per kind and input of the open alerts (a drifted input raises one alert
+    per window and statistic: dozens in a day), with how many, since when, and the
+    latest one's message.
 
     >>> import pandas as pd
-    >>> _describe({"kind": "drift", "message": "age: psi 0.35 > 0.2",
-    ...            "ts": pd.Timestamp("2026-12-01 10:35", tz="UTC")})
-    'age: psi 0.35 > 0.2 (since 2026-12-01 10:35)'
+    >>> t = pd.Timestamp("2026-12-01 10:35", tz="UTC")
+    >>> rows = [{"kind": "drift", "feature": "age", "message": f"age: psi {v} > 0.2",
+    ...          "ts": t + pd.Timedelta(minutes=i)} for i, v in enumerate((0.35, 0.41))]
+    >>> rows.append({"kind": "concept_drift", "feature": "", "ts": t,
+    ...              "message": "error: adwin detected drift"})
+    >>> _open_lines(pd.DataFrame(rows))  # doctest: +NORMALIZE_WHITESPACE
+    ['drift on age: 2 alerts open since 2026-12-01 10:35; latest: age: psi 0.41 > 0.2',
+     'concept drift: 1 alert open since 2026-12-01 10:35; latest: error: adwin detected drift']
     """
-    kind = "" if alert["kind"] == "drift" else f"{str(alert['kind']).replace('_', ' ')}: "
-    return f"{kind}{alert['message']} (since {pd.Timestamp(str(alert['ts'])):%Y-%m-%d %H:%M})"
+    lines: list[str] = []
+    if opened.empty:
+        return lines
+    frame = opened.assign(ts=pd.to_datetime(opened["ts"], utc=True)).sort_values("ts")
+    for (kind, feature), group in frame.groupby(["kind", "feature"], sort=False):
+        what = str(kind).replace("_", " ") + (f" on {feature}" if feature else "")
+        count = len(group)
+        lines.append(f"{what}: {count} alert{'s' if count > 1 else ''} open since "
+                     f"{group['ts'].iloc[0]:%Y-%m-%d %H:%M}; latest: "
+                     f"{group['message'].iloc[-1]}")  # fmt: skip
+    return lines
 
 
 def _meta(scope: Scope, latest: object) -> str:
     when = ("no prediction yet" if latest is None else
             f"latest prediction {pd.Timestamp(str(latest)):%Y-%m-%d %H:%M:%S} UTC")  # fmt: skip
     versions = f"champion v{scope.champion}" if scope.champion else "no champion answered"
-    if scope.challenger:
+    if scope.challenger == scope.champion and scope.champion:
+        versions += " (it shadowed as the challenger earlier in the window)"
+    elif scope.challenger:
         versions += f", challenger v{scope.challenger}"
     return f"Window {scope.window.label()} ({when}; {versions}). Built from the warehouse."
 

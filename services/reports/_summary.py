@@ -38,7 +38,7 @@ class Facts:
     errors: int = 0
     backups: int = 0
     dlq: int = 0
-    open_alerts: list[str] = field(default_factory=list)  # one description per alert
+    open_alerts: list[str] = field(default_factory=list)  # one line per kind and input
     fairness_gaps: list[str] = field(default_factory=list)  # gaps past their limits
     challenger: str = ""  # what the paired test says the gate would do, "" when nothing
     label_kind: str = ""  # classification, regression, or "" before the first label
@@ -51,16 +51,13 @@ def attention_lines(facts: Facts) -> list[str]:
     >>> w = Window(datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC))
     >>> attention_lines(Facts(w, requests=1000, dlq=30, backups=5))
     ['DLQ rate 2.91 % (30 of 1030 messages dead-lettered; over 1 %)']
-    >>> attention_lines(Facts(w, requests=100, open_alerts=["age: psi 0.31 > 0.2"]))
-    ['1 drift alert open: age: psi 0.31 > 0.2']
+    >>> attention_lines(Facts(w, requests=100, open_alerts=["drift on age: 1 alert open"]))
+    ['drift on age: 1 alert open']
     >>> attention_lines(Facts(w, requests=10))
     []
     """
     lines: list[str] = []
-    if facts.open_alerts:
-        count = len(facts.open_alerts)
-        lines.append(f"{count} drift alert{'s' if count > 1 else ''} open: "
-                     + "; ".join(facts.open_alerts))  # fmt: skip
+    lines += facts.open_alerts
     lines += facts.fairness_gaps
     if facts.challenger:
         lines.append(facts.challenger)

@@ -282,7 +282,7 @@ def test_sections_and_what_needs_attention(built: Built) -> None:
         ("traffic", "drift", "performance", "challenger", "fairness", "events"), "ok"
     )
     drift, parity, ratio, challenger, dlq, backup, errors = built.report.attention
-    assert drift == "1 drift alert open: age: psi 0.35 > 0.2 (since 2026-11-30 10:35)"
+    assert drift == "drift on age: 1 alert open since 2026-11-30 10:35; latest: age: psi 0.35 > 0.2"
     assert parity.startswith("Fairness gap sex demographic_parity_difference 0.259 > 0.1")
     assert ratio.startswith("Fairness gap sex demographic_parity_ratio 0.64 < 0.8")
     assert challenger.startswith("Challenger v2 is better than champion v1 (accuracy ")
@@ -351,7 +351,9 @@ def test_cli_writes_the_file_and_prints_what_needs_attention(
     path, *lines = result.output.splitlines()
     assert path == str(out) and out.read_text().startswith("<!DOCTYPE html>")
     assert [p.name for p in out.parent.iterdir()] == ["churn.html"]  # nothing left aside
-    assert lines[0] == "attention: 1 drift alert open: age: psi 0.35 > 0.2 (since 2026-11-30 10:35)"
+    assert lines[0] == (
+        "attention: drift on age: 1 alert open since 2026-11-30 10:35; latest: age: psi 0.35 > 0.2"
+    )
     assert "Window 2026-11-30 10:30 to 2026-11-30 11:00 UTC" in out.read_text()
     bad = CliRunner().invoke(app, [MODEL, "--from", "2026-11-30T11:00", "--to", "2026-11-30T10:00",
                                    "--out", str(out)])  # fmt: skip

@@ -24,13 +24,13 @@ def test_all_fine_is_empty() -> None:
 
 def test_lines_in_order_with_their_numbers() -> None:
     facts = Facts(W, requests=200, dlq=5, backups=3, errors=4,
-                  open_alerts=["age: psi 0.3 > 0.2 (since 2026-12-01 10:00)",
-                               "concept drift: error rate rose (since 2026-12-01 11:00)"],
+                  open_alerts=["drift on age: 1 alert open since 2026-12-01 10:00; latest: x",
+                               "concept drift: 1 alert open since 2026-12-01 11:00; latest: y"],
                   fairness_gaps=["Fairness gap sex demographic_parity_difference 0.2 > 0.1"],
                   challenger="Challenger v2 is better than champion v1 (...)")  # fmt: skip
     assert attention_lines(facts) == [
-        "2 drift alerts open: age: psi 0.3 > 0.2 (since 2026-12-01 10:00); concept drift: "
-        "error rate rose (since 2026-12-01 11:00)",
+        "drift on age: 1 alert open since 2026-12-01 10:00; latest: x",
+        "concept drift: 1 alert open since 2026-12-01 11:00; latest: y",
         "Fairness gap sex demographic_parity_difference 0.2 > 0.1",
         "Challenger v2 is better than champion v1 (...)",
         "DLQ rate 2.44 % (5 of 205 messages dead-lettered; over 1 %)",
